@@ -1,0 +1,129 @@
+/*
+ * cli.c -- see cli.h.  Keep usage() in step with the man page.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "version.h"
+
+#define EXIT_USAGE 2
+
+static void
+usage(FILE *out)
+{
+	fputs(
+"usage: responses-api-proxy [--port N] [--server-info FILE] [--http-shutdown]\n"
+"                           [--upstream-url URL] [--ca-file FILE]\n"
+"\n"
+"Read an OpenAI API key from standard input and relay POST /v1/responses\n"
+"from 127.0.0.1 to the upstream with \"Authorization: Bearer <key>\" added.\n"
+"Every other request is answered 403.\n"
+"\n"
+"  --port N             listen on 127.0.0.1:N (default: an ephemeral port)\n"
+"  --server-info FILE   once listening, write {\"port\":N,\"pid\":N} to FILE\n"
+"  --http-shutdown      let GET /shutdown stop the proxy (exit status 0)\n"
+"  --upstream-url URL   where to send requests\n"
+"                       (default: " DEFAULT_UPSTREAM_URL ")\n"
+"  --ca-file FILE       trust the PEM certificates in FILE instead of the\n"
+"                       compiled-in roots\n"
+"  --help               print this help and exit\n"
+"  --version            print the version and exit\n"
+"\n"
+"Example: printenv OPENAI_API_KEY | responses-api-proxy --server-info /tmp/p.json\n"
+"See responses-api-proxy(1).\n", out);
+}
+
+static int
+usage_error(const char *message, const char *argument)
+{
+	if (message != NULL)
+		fprintf(stderr, "responses-api-proxy: %s%s%s\n", message,
+		    argument != NULL ? ": " : "", argument != NULL ? argument : "");
+	fputs("Try 'responses-api-proxy --help' for more information.\n", stderr);
+	return EXIT_USAGE;
+}
+
+static int
+parse_port(const char *s, uint16_t *port)
+{
+	unsigned long v = 0;
+	const char *p;
+
+	if (*s == '\0' || strlen(s) > 5)
+		return -1;
+	for (p = s; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	if (v > 65535)
+		return -1;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+int
+cli_parse(int argc, char **argv, struct config *config)
+{
+	enum { OPT_PORT = 256, OPT_SERVER_INFO, OPT_HTTP_SHUTDOWN,
+	    OPT_UPSTREAM_URL, OPT_CA_FILE, OPT_HELP, OPT_VERSION };
+	static const struct option options[] = {
+		{ "port",          required_argument, NULL, OPT_PORT },
+		{ "server-info",   required_argument, NULL, OPT_SERVER_INFO },
+		{ "http-shutdown", no_argument,       NULL, OPT_HTTP_SHUTDOWN },
+		{ "upstream-url",  required_argument, NULL, OPT_UPSTREAM_URL },
+		{ "ca-file",       required_argument, NULL, OPT_CA_FILE },
+		{ "help",          no_argument,       NULL, OPT_HELP },
+		{ "version",       no_argument,       NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *upstream = DEFAULT_UPSTREAM_URL, *why;
+	int c;
+
+	memset(config, 0, sizeof *config);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_PORT:
+			if (parse_port(optarg, &config->port) != 0)
+				return usage_error("invalid port (0-65535)", optarg);
+			break;
+		case OPT_SERVER_INFO:
+			if (*optarg == '\0')
+				return usage_error("empty --server-info path", NULL);
+			config->server_info = optarg;
+			break;
+		case OPT_HTTP_SHUTDOWN:
+			config->http_shutdown = true;
+			break;
+		case OPT_UPSTREAM_URL:
+			upstream = optarg;
+			break;
+		case OPT_CA_FILE:
+			if (*optarg == '\0')
+				return usage_error("empty --ca-file path", NULL);
+			config->ca_file = optarg;
+			break;
+		case 'h':
+		case OPT_HELP:
+			usage(stdout);
+			return fflush(stdout) == 0 ? 0 : 1;
+		case OPT_VERSION:
+			printf("responses-api-proxy %s\n", VERSION);
+			return fflush(stdout) == 0 ? 0 : 1;
+		case ':':
+			return usage_error("option needs an argument",
+			    argv[optind - 1]);
+		default:
+			return usage_error("unknown option", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument", argv[optind]);
+	if (url_parse(upstream, &config->upstream, &why) != 0)
+		return usage_error(why, NULL);
+	return -1;
+}

@@ -1,0 +1,44 @@
+/*
+ * harden.c -- see harden.h.
+ */
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <string.h>
+#include <unistd.h>
+
+#include "harden.h"
+
+extern char **environ;
+
+int
+harden_process(void)
+{
+	struct rlimit none = { 0, 0 };
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		return EXIT_DUMPABLE_FAILED;
+	if (setrlimit(RLIMIT_CORE, &none) != 0)
+		return EXIT_CORE_LIMIT_FAILED;
+	return 0;
+}
+
+int
+harden_scrub_loader_environment(void)
+{
+	char **from, **to;
+	int removed = 0;
+
+	if (environ == NULL)
+		return 0;
+	for (from = to = environ; *from != NULL; from++) {
+		if (strncmp(*from, "LD_", 3) == 0) {
+			explicit_bzero(*from, strlen(*from));
+			removed++;
+		} else {
+			*to++ = *from;
+		}
+	}
+	*to = NULL;
+	return removed;
+}

@@ -1,0 +1,162 @@
+/*
+ * http.h -- HTTP/1.1 message parsing (RFC 9112), as pure functions.
+ *
+ * Nothing here does I/O, allocates, or keeps global state.  Input is a
+ * caller-owned buffer and its length (never a NUL-terminated string);
+ * output is slices into that buffer, so the buffer must outlive the
+ * parsed struct.  This is the code hostile bytes reach first, and the
+ * code the unit tests and fuzzers call directly.
+ *
+ * The parser is stricter than RFC 9112 requires wherever leniency could
+ * let a client and the upstream disagree about where a message ends:
+ * no bare CR or LF, no obs-fold, no whitespace before a colon, no NUL,
+ * no repeated or list-valued Content-Length, no Content-Length together
+ * with Transfer-Encoding.
+ */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "limits.h"
+#include "status.h"
+
+struct slice {
+	const char *p;
+	size_t n;
+};
+
+struct http_field {
+	struct slice name;
+	struct slice value;     /* leading and trailing OWS removed */
+};
+
+enum http_body {
+	HTTP_BODY_NONE,         /* no body */
+	HTTP_BODY_LENGTH,       /* exactly content_length bytes */
+	HTTP_BODY_CHUNKED,      /* chunked transfer coding */
+	HTTP_BODY_CLOSE         /* response only: until the connection closes */
+};
+
+struct http_request {
+	struct slice method;
+	struct slice target;
+	int minor_version;      /* HTTP/1.0 or HTTP/1.1 */
+	size_t field_count;
+	struct http_field fields[HEADERS_MAX];
+
+	/* Filled by http_request_check(). */
+	enum http_body body;
+	uint64_t content_length;
+	bool keep_alive;        /* the client lets us reuse the connection */
+	bool expect_continue;   /* "Expect: 100-continue" */
+};
+
+struct http_response {
+	int minor_version;
+	int code;               /* 100..999 */
+	struct slice reason;
+	size_t field_count;
+	struct http_field fields[HEADERS_MAX];
+
+	/* Filled by http_response_check(). */
+	enum http_body body;
+	uint64_t content_length;
+	bool keep_alive;        /* the server lets us reuse the connection */
+};
+
+/*
+ * Look for the end of a message head (the empty line) in buf[0..len).
+ * *scanned is how far earlier calls got over the same buffer; start it
+ * at 0 and pass it back unchanged, so a head that arrives a byte at a
+ * time is still scanned once in total.
+ *
+ * Returns the head length including the final CRLF CRLF (> 0), 0 when
+ * more input is needed, or -1 when the bytes can never form a valid
+ * head (NUL, bare CR, bare LF), with *why set to a static message.
+ */
+long http_head_end(const char *buf, size_t len, size_t *scanned,
+    const char **why);
+
+/*
+ * Parse a request head at the start of buf[0..len): request line and
+ * header fields, syntax only.  Returns the head length (> 0), 0 when
+ * more input is needed (no empty line yet), or -1 with *status (400,
+ * 414, 431, 505) and *why (a static message) set.
+ * Needing more than REQUEST_HEAD_MAX bytes is -1 with 431.
+ */
+long http_parse_request(const char *buf, size_t len,
+    struct http_request *req, enum status *status, const char **why);
+
+/*
+ * Check a parsed request's semantics and fill its framing fields:
+ * exactly one Host for HTTP/1.1, body framing (Content-Length or
+ * chunked, never both), Expect, Connection.  Returns STATUS_NONE when
+ * the request is acceptable, else the status to answer with and *why.
+ */
+enum status http_request_check(struct http_request *req, const char **why);
+
+/*
+ * Parse a response head, like http_parse_request().  Returns the head
+ * length, 0 for more input, or -1 with *why set (the caller answers 502).
+ */
+long http_parse_response(const char *buf, size_t len,
+    struct http_response *resp, const char **why);
+
+/*
+ * Fill a parsed response's framing fields, for a response to a request
+ * with a body-bearing method (POST).  Returns 0, or -1 with *why set
+ * when the framing is ambiguous or unsupported.
+ */
+int http_response_check(struct http_response *resp, const char **why);
+
+/* Case-insensitive comparison of a slice with a literal token. */
+bool slice_equal_nocase(struct slice s, const char *literal);
+
+/*
+ * True when header field `name` is hop-by-hop: Connection, Keep-Alive,
+ * Proxy-*, TE, Trailer, Transfer-Encoding, Upgrade, or one of the
+ * names listed in any Connection field of `fields`.  Such fields are
+ * never forwarded.
+ */
+bool http_is_hop_by_hop(struct slice name, const struct http_field *fields,
+    size_t field_count);
+
+/*
+ * Chunked transfer coding decoder (RFC 9112 section 7.1), a state
+ * machine fed with whatever bytes have arrived.  Chunk extensions and
+ * trailer fields are checked, bounded and dropped.
+ */
+struct chunked {
+	int state;
+	uint64_t remaining;     /* data bytes left in the current chunk */
+	size_t line_length;     /* bytes of the current size or trailer line */
+	size_t trailer_length;  /* bytes of trailer section so far */
+	int digits;             /* hex digits in the current size */
+};
+
+enum chunked_result {
+	CHUNKED_NEED_MORE,      /* all input consumed; feed more */
+	CHUNKED_DATA,           /* *data, *data_length: body bytes */
+	CHUNKED_DONE,           /* last chunk and trailers complete */
+	CHUNKED_ERROR           /* malformed: *why says how */
+};
+
+void chunked_init(struct chunked *c);
+
+/*
+ * Advance over in[0..len).  *consumed is set to the bytes used; on
+ * CHUNKED_DATA, *data points into `in` and the data bytes are part of
+ * *consumed.  Call again with the rest of the input until NEED_MORE.
+ * After DONE, the bytes past *consumed belong to the next message.
+ */
+enum chunked_result chunked_decode(struct chunked *c, const char *in,
+    size_t len, size_t *consumed, const char **data, size_t *data_length,
+    const char **why);
+
+/* Lowercase hex of n into out (no leading zeros); returns the length. */
+size_t http_format_hex(uint64_t n, char out[17]);
+
+#endif

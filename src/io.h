@@ -1,0 +1,48 @@
+/*
+ * io.h -- time and bounded socket I/O on non-blocking descriptors.
+ *
+ * Every wait has a deadline on the monotonic clock.  Functions that
+ * wait also watch `wake_fd` when it is not -1: the read end of the
+ * shutdown pipe, which becomes readable when the process stops.
+ */
+#ifndef IO_H
+#define IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+enum io_result {
+	IO_OK = 0,
+	IO_EOF = -1,            /* the peer closed its side */
+	IO_ERROR = -2,          /* reset, or another socket error */
+	IO_TIMEOUT = -3,        /* the deadline passed */
+	IO_WOKEN = -4           /* wake_fd became readable: shutting down */
+};
+
+/* Milliseconds on the monotonic clock. */
+int64_t clock_ms(void);
+
+/*
+ * Wait until fd has any of `events` (POLLIN, POLLOUT) or the deadline.
+ * Returns IO_OK, IO_TIMEOUT, IO_WOKEN or IO_ERROR.
+ */
+enum io_result io_wait(int fd, short events, int64_t deadline, int wake_fd);
+
+/*
+ * Read up to `size` bytes.  Returns the count (> 0) or an io_result
+ * (IO_EOF, IO_ERROR, IO_TIMEOUT, IO_WOKEN).
+ */
+ssize_t io_read(int fd, void *buf, size_t size, int64_t deadline, int wake_fd);
+
+/*
+ * Write all of iov[0..count) (modified: it tracks partial writes).
+ * `flags` is added to sendmsg()'s (MSG_MORE when more follows at once).
+ * Returns IO_OK, IO_ERROR (including the peer having gone) or IO_TIMEOUT.
+ * Never raises SIGPIPE.
+ */
+enum io_result io_write_all(int fd, struct iovec *iov, int count, int flags,
+    int64_t deadline);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * limits.h -- every size, count and timeout of the proxy, in one place.
+ *
+ * Each value has the reason it is what it is.  The man page's LIMITS
+ * section lists them; change both together.
+ */
+#ifndef LIMITS_H
+#define LIMITS_H
+
+/* Request head (request line and all header lines) read from a client.
+ * A Responses API request head is a few hundred bytes; 64 KiB leaves
+ * room for large cookies or tracing headers.  Larger: 431. */
+#define REQUEST_HEAD_MAX        (64 * 1024)
+
+/* Header fields in one request or response head.  Real clients send
+ * about 20.  More: 431 (request) or 502 (response). */
+#define HEADERS_MAX             100
+
+/* One header line, name and value.  Larger: 431. */
+#define HEADER_LINE_MAX         (16 * 1024)
+
+/* Request target.  The only target we forward is 13 bytes; anything
+ * longer than this is answered 414 without further thought. */
+#define REQUEST_TARGET_MAX      (8 * 1024)
+
+/* Upstream response head.  Larger: 502. */
+#define RESPONSE_HEAD_MAX       (64 * 1024)
+
+/* Length of a chunk-size line including extensions, and of the whole
+ * trailer section, in a chunked body.  Extensions and trailers are
+ * discarded, never forwarded; this only bounds what we skip. */
+#define CHUNK_LINE_MAX          1024
+#define TRAILER_MAX             (8 * 1024)
+
+/* Key line read from standard input, including "Bearer " in front.
+ * OpenAI keys are about 170 bytes today. */
+#define KEY_BUFFER_SIZE         1024
+
+/* Concurrent client connections.  Each costs one thread and two file
+ * descriptors; above this, new connections get 503 at once. */
+#define CONNECTIONS_MAX         4096
+
+/* Per-connection thread stack.  The deepest path is a TLS handshake
+ * (RSA or ECDSA verification), which BearSSL keeps under 8 KiB; the
+ * rest is small frames.  Untouched pages cost no memory. */
+#ifdef THREAD_STACK_SIZE_OVERRIDE       /* sanitizer builds need more */
+#define THREAD_STACK_SIZE       THREAD_STACK_SIZE_OVERRIDE
+#else
+#define THREAD_STACK_SIZE       (128 * 1024)
+#endif
+
+/* Idle upstream TLS connections kept for reuse, and for how long.
+ * Servers close idle connections after about a minute or more; we let
+ * go earlier so we rarely meet a connection the server just closed. */
+#define POOL_MAX                64
+#define POOL_IDLE_MS            (30 * 1000)
+
+/* Timeouts, in milliseconds. */
+#define CLIENT_HEAD_TIMEOUT_MS  (30 * 1000)  /* whole request head: 408 */
+#define CLIENT_IDLE_TIMEOUT_MS  (120 * 1000) /* between keep-alive requests */
+#define CLIENT_BODY_TIMEOUT_MS  (60 * 1000)  /* silence inside a request body */
+#define CLIENT_WRITE_TIMEOUT_MS (60 * 1000)  /* client not reading its response */
+#define UPSTREAM_CONNECT_TIMEOUT_MS (10 * 1000) /* TCP connect and TLS handshake: 504 */
+/* Silence from the upstream while we wait for its response head or its
+ * next body bytes.  Reasoning models may think for many minutes before
+ * the first byte of a non-streamed answer. */
+#define UPSTREAM_IDLE_TIMEOUT_MS (15 * 60 * 1000)
+#define SHUTDOWN_GRACE_MS       2000 /* in-flight connections after /shutdown */
+#define LINGER_MS               1000 /* drain unread input before close */
+
+/* Accept errors such as EMFILE: wait this long before trying again. */
+#define ACCEPT_BACKOFF_MS       100
+
+#endif

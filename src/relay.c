@@ -1,0 +1,619 @@
+/*
+ * relay.c -- see relay.h.
+ *
+ * Request bodies are streamed upstream as they arrive, re-framed: a
+ * Content-Length body is passed on with its length, a chunked body is
+ * decoded and re-encoded, so extensions, trailers and odd spellings
+ * never reach the upstream.  Response bodies are relayed the same way,
+ * and every piece the upstream sends is written to the client at once:
+ * that is what makes Server-Sent Events stream.
+ */
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "io.h"
+#include "relay.h"
+#include "secret.h"
+#include "upstream.h"
+
+#define LITERAL(s) (s), (sizeof(s) - 1)
+
+enum body_result {
+	BODY_COMPLETE,
+	BODY_UPSTREAM_FAILED,   /* report->why says how */
+	BODY_CLIENT_FAILED      /* the client went away or stopped reading */
+};
+
+/* sendmsg() only reads through iov_base; struct iovec just lacks const. */
+static struct iovec
+iov_const(const void *p, size_t n)
+{
+	return (struct iovec){ (void *)(uintptr_t)p, n };
+}
+
+static size_t
+min_size(uint64_t a, size_t b)
+{
+	return a < (uint64_t)b ? (size_t)a : b;
+}
+
+static enum status
+status_for(enum upstream_error e)
+{
+	switch (e) {
+	case UPSTREAM_TIMEOUT:
+		return STATUS_GATEWAY_TIMEOUT;
+	case UPSTREAM_NO_MEMORY:
+		return STATUS_INTERNAL_ERROR;
+	default:
+		return STATUS_BAD_GATEWAY;
+	}
+}
+
+/* --- to the upstream --- */
+
+static bool
+forward_request_field(const struct http_field *f, const struct http_request *req)
+{
+	return !slice_equal_nocase(f->name, "host") &&
+	    !slice_equal_nocase(f->name, "authorization") &&
+	    !slice_equal_nocase(f->name, "content-length") &&
+	    !slice_equal_nocase(f->name, "expect") &&
+	    !http_is_hop_by_hop(f->name, req->fields, req->field_count);
+}
+
+/*
+ * The request head, written straight into the TLS buffer.  The key goes
+ * from its locked page into that buffer and nowhere else.
+ */
+static enum upstream_error
+write_request_head(struct upstream *u, const struct http_request *req)
+{
+	const struct url *url = upstream_url();
+	enum upstream_error e;
+	const char *key;
+	size_t key_length, i;
+	char length[32];
+
+#define PUT(p, n) do { if ((e = upstream_write(u, (p), (n))) != UPSTREAM_OK) \
+	return e; } while (0)
+#define PUT_LITERAL(s) PUT((s), sizeof(s) - 1)
+	PUT_LITERAL("POST ");
+	PUT(url->path, strlen(url->path));
+	PUT_LITERAL(" HTTP/1.1\r\nHost: ");
+	PUT(url->authority, strlen(url->authority));
+	PUT_LITERAL("\r\n");
+	for (i = 0; i < req->field_count; i++) {
+		const struct http_field *f = &req->fields[i];
+
+		if (!forward_request_field(f, req))
+			continue;
+		PUT(f->name.p, f->name.n);
+		PUT_LITERAL(": ");
+		PUT(f->value.p, f->value.n);
+		PUT_LITERAL("\r\n");
+	}
+	key = secret_header_value(&key_length);
+	PUT_LITERAL("Authorization: ");
+	PUT(key, key_length);
+	PUT_LITERAL("\r\n");
+	if (req->body == HTTP_BODY_CHUNKED) {
+		PUT_LITERAL("Transfer-Encoding: chunked\r\n\r\n");
+	} else {
+		int n = snprintf(length, sizeof length,
+		    "Content-Length: %llu\r\n\r\n",
+		    (unsigned long long)req->content_length);
+		PUT(length, (size_t)n);
+	}
+#undef PUT_LITERAL
+#undef PUT
+	return UPSTREAM_OK;
+}
+
+/*
+ * Connect (or take a pooled connection) and send the head, with the body
+ * bytes already buffered when the body has a length.  A pooled
+ * connection that fails before one byte left is replaced once by a
+ * fresh one; after that, never: POST is not idempotent.
+ * On success *first is how many buffered body bytes went with the head.
+ */
+static enum upstream_error
+open_and_send_head(struct client *c, const struct http_request *req,
+    size_t head_length, struct upstream **out, size_t *first)
+{
+	const char *body = c->buf + c->start + head_length;
+	size_t buffered = c->end - c->start - head_length;
+	enum upstream_error e;
+	int attempt;
+
+	*first = req->body == HTTP_BODY_LENGTH ?
+	    min_size(req->content_length, buffered) : 0;
+	for (attempt = 0;; attempt++) {
+		struct upstream *u;
+		bool reused;
+
+		e = upstream_open(&u, c->fd,
+		    clock_ms() + UPSTREAM_CONNECT_TIMEOUT_MS, &reused);
+		if (e != UPSTREAM_OK)
+			return e;
+		upstream_set_deadline(u, clock_ms() + CLIENT_BODY_TIMEOUT_MS);
+		if ((e = write_request_head(u, req)) == UPSTREAM_OK &&
+		    (e = upstream_write(u, body, *first)) == UPSTREAM_OK &&
+		    (e = upstream_flush(u)) == UPSTREAM_OK) {
+			*out = u;
+			return UPSTREAM_OK;
+		}
+		if (!reused || upstream_sent_anything(u) || attempt > 0 ||
+		    e == UPSTREAM_CLIENT_GONE) {
+			upstream_close(u, false);
+			return e;
+		}
+		upstream_close(u, false);
+	}
+}
+
+/* A read from the client failed in the middle of a request body. */
+static enum status
+client_body_failure(ssize_t r, struct relay_report *report)
+{
+	if (r == IO_TIMEOUT) {
+		report->why = "timed out reading the request body";
+		return STATUS_REQUEST_TIMEOUT;
+	}
+	report->why = "client closed the connection inside the request body";
+	return STATUS_NONE;
+}
+
+static enum status
+send_length_body(struct client *c, struct upstream *u, uint64_t remaining,
+    struct relay_report *report)
+{
+	enum upstream_error e;
+
+	while (remaining > 0) {
+		unsigned char *space;
+		size_t room;
+		ssize_t r;
+
+		if ((e = upstream_send_space(u, &space, &room)) != UPSTREAM_OK)
+			goto upstream_failed;
+		r = io_read(c->fd, space, min_size(remaining, room),
+		    clock_ms() + CLIENT_BODY_TIMEOUT_MS, -1);
+		if (r <= 0)
+			return client_body_failure(r, report);
+		upstream_send_commit(u, (size_t)r);
+		remaining -= (uint64_t)r;
+		upstream_set_deadline(u, clock_ms() + CLIENT_BODY_TIMEOUT_MS);
+		if ((e = upstream_flush(u)) != UPSTREAM_OK)
+			goto upstream_failed;
+	}
+	return STATUS_NONE;
+upstream_failed:
+	report->why = upstream_error_message(e);
+	return status_for(e);
+}
+
+static enum upstream_error
+write_chunk(struct upstream *u, const char *data, size_t length)
+{
+	char line[20];
+	size_t n = http_format_hex(length, line);
+	enum upstream_error e;
+
+	line[n++] = '\r';
+	line[n++] = '\n';
+	if ((e = upstream_write(u, line, n)) != UPSTREAM_OK ||
+	    (e = upstream_write(u, data, length)) != UPSTREAM_OK)
+		return e;
+	return upstream_write(u, LITERAL("\r\n"));
+}
+
+static enum status
+send_chunked_body(struct client *c, struct upstream *u,
+    struct relay_report *report)
+{
+	struct chunked decoder;
+	enum upstream_error e;
+
+	chunked_init(&decoder);
+	for (;;) {
+		ssize_t r;
+
+		while (c->start < c->end) {
+			const char *data;
+			size_t used, length;
+			enum chunked_result result = chunked_decode(&decoder,
+			    c->buf + c->start, c->end - c->start, &used, &data,
+			    &length, &report->why);
+
+			c->start += used;
+			if (result == CHUNKED_ERROR)
+				return STATUS_BAD_REQUEST;
+			if (result == CHUNKED_DATA &&
+			    (e = write_chunk(u, data, length)) != UPSTREAM_OK)
+				goto upstream_failed;
+			if (result == CHUNKED_DONE) {
+				if ((e = upstream_write(u, LITERAL("0\r\n\r\n"))) !=
+				    UPSTREAM_OK || (e = upstream_flush(u)) !=
+				    UPSTREAM_OK)
+					goto upstream_failed;
+				return STATUS_NONE;
+			}
+		}
+		if ((e = upstream_flush(u)) != UPSTREAM_OK)
+			goto upstream_failed;
+		c->start = c->end = 0;
+		r = io_read(c->fd, c->buf, sizeof c->buf,
+		    clock_ms() + CLIENT_BODY_TIMEOUT_MS, -1);
+		if (r <= 0)
+			return client_body_failure(r, report);
+		c->end = (size_t)r;
+		upstream_set_deadline(u, clock_ms() + CLIENT_BODY_TIMEOUT_MS);
+	}
+upstream_failed:
+	report->why = upstream_error_message(e);
+	return status_for(e);
+}
+
+/* --- from the upstream --- */
+
+/*
+ * Read the response head into client->response_head, skipping interim
+ * 1xx responses.  Returns the head length and *have, the bytes in the
+ * buffer (head and the start of the body); or 0 with *error or *why.
+ */
+static size_t
+read_response_head(struct client *c, struct upstream *u,
+    struct http_response *resp, size_t *have, enum upstream_error *error,
+    const char **why)
+{
+	int interim = 0;
+
+	*have = 0;
+	*error = UPSTREAM_OK;
+	for (;;) {
+		long head = http_parse_response(c->response_head, *have, resp, why);
+		const unsigned char *data;
+		size_t length;
+
+		if (head < 0)
+			return 0;
+		if (head > 0 && resp->code >= 200)
+			return (size_t)head;
+		if (head > 0) {
+			if (resp->code == 101 || ++interim > 8) {
+				*why = "unexpected interim response from upstream";
+				return 0;
+			}
+			*have -= (size_t)head;
+			memmove(c->response_head, c->response_head + head, *have);
+			continue;
+		}
+		if ((*error = upstream_receive(u, &data, &length)) != UPSTREAM_OK)
+			return 0;
+		length = min_size(length, sizeof c->response_head - *have);
+		memcpy(c->response_head + *have, data, length);
+		upstream_consume(u, length);
+		*have += length;
+	}
+}
+
+static bool
+forward_response_field(const struct http_field *f,
+    const struct http_response *resp)
+{
+	return !slice_equal_nocase(f->name, "content-length") &&
+	    !http_is_hop_by_hop(f->name, resp->fields, resp->field_count);
+}
+
+static enum io_result
+client_write(struct client *c, struct iovec *iov, int count, int flags)
+{
+	return io_write_all(c->fd, iov, count, flags,
+	    clock_ms() + CLIENT_WRITE_TIMEOUT_MS);
+}
+
+/* Status line, end-to-end fields, our framing. */
+static enum io_result
+write_response_head(struct client *c, const struct http_response *resp,
+    bool rechunk, bool keep_alive, int minor_version, int flags)
+{
+	struct iovec iov[4 * HEADERS_MAX + 8];
+	char status_line[32], framing[64];
+	int n = 0, length;
+	size_t i;
+
+	length = snprintf(status_line, sizeof status_line, "HTTP/1.%d %03d ",
+	    minor_version, resp->code);
+	iov[n++] = (struct iovec){ status_line, (size_t)length };
+	iov[n++] = iov_const(resp->reason.p, resp->reason.n);
+	iov[n++] = iov_const("\r\n", 2);
+	for (i = 0; i < resp->field_count; i++) {
+		const struct http_field *f = &resp->fields[i];
+
+		if (!forward_response_field(f, resp))
+			continue;
+		iov[n++] = iov_const(f->name.p, f->name.n);
+		iov[n++] = iov_const(": ", 2);
+		iov[n++] = iov_const(f->value.p, f->value.n);
+		iov[n++] = iov_const("\r\n", 2);
+	}
+	length = 0;
+	if (resp->body == HTTP_BODY_LENGTH)
+		length = snprintf(framing, sizeof framing,
+		    "Content-Length: %llu\r\n",
+		    (unsigned long long)resp->content_length);
+	else if (rechunk)
+		length = snprintf(framing, sizeof framing,
+		    "Transfer-Encoding: chunked\r\n");
+	if (!keep_alive)
+		length += snprintf(framing + length, sizeof framing - (size_t)length,
+		    "Connection: close\r\n");
+	else if (minor_version == 0)
+		length += snprintf(framing + length, sizeof framing - (size_t)length,
+		    "Connection: keep-alive\r\n");
+	iov[n++] = (struct iovec){ framing, (size_t)length };
+	iov[n++] = iov_const("\r\n", 2);
+	return client_write(c, iov, n, flags);
+}
+
+/* One piece of body to the client, as a chunk when re-chunking. */
+static enum io_result
+write_body_piece(struct client *c, bool rechunk, const void *data,
+    size_t length)
+{
+	char line[20];
+	struct iovec iov[3];
+	size_t n;
+
+	if (length == 0)
+		return IO_OK;
+	if (!rechunk) {
+		iov[0] = iov_const(data, length);
+		return client_write(c, iov, 1, 0);
+	}
+	n = http_format_hex(length, line);
+	line[n++] = '\r';
+	line[n++] = '\n';
+	iov[0] = (struct iovec){ line, n };
+	iov[1] = iov_const(data, length);
+	iov[2] = iov_const("\r\n", 2);
+	return client_write(c, iov, 3, 0);
+}
+
+static enum io_result
+write_last_chunk(struct client *c, bool rechunk)
+{
+	struct iovec iov = iov_const("0\r\n\r\n", 5);
+
+	return rechunk ? client_write(c, &iov, 1, 0) : IO_OK;
+}
+
+static enum body_result
+relay_length_body(struct client *c, struct upstream *u, uint64_t remaining,
+    const char *buffered, size_t buffered_length, struct relay_report *report)
+{
+	size_t n = min_size(remaining, buffered_length);
+
+	if (write_body_piece(c, false, buffered, n) != IO_OK)
+		return BODY_CLIENT_FAILED;
+	remaining -= n;
+	while (remaining > 0) {
+		const unsigned char *data;
+		size_t length;
+		enum upstream_error e;
+
+		upstream_set_deadline(u, clock_ms() + UPSTREAM_IDLE_TIMEOUT_MS);
+		if ((e = upstream_receive(u, &data, &length)) != UPSTREAM_OK) {
+			report->why = e == UPSTREAM_CLOSED ?
+			    "upstream closed the connection inside the body" :
+			    upstream_error_message(e);
+			return e == UPSTREAM_CLIENT_GONE ? BODY_CLIENT_FAILED :
+			    BODY_UPSTREAM_FAILED;
+		}
+		n = min_size(remaining, length);
+		if (write_body_piece(c, false, data, n) != IO_OK)
+			return BODY_CLIENT_FAILED;
+		upstream_consume(u, n);
+		remaining -= n;
+	}
+	return BODY_COMPLETE;
+}
+
+/*
+ * Decode the upstream's chunked body and hand each piece to the client
+ * as soon as it is decoded.  Starts with the bytes buffered after the
+ * head, then takes what the upstream sends.
+ */
+static enum body_result
+relay_chunked_body(struct client *c, struct upstream *u, bool rechunk,
+    const char *p, size_t n, struct relay_report *report)
+{
+	struct chunked decoder;
+	bool lent = false;      /* p is the upstream's buffer: consume it */
+
+	chunked_init(&decoder);
+	for (;;) {
+		const unsigned char *data;
+		enum upstream_error e;
+		size_t consumed = 0;
+
+		while (n > 0) {
+			const char *piece;
+			size_t used, length;
+			enum chunked_result r = chunked_decode(&decoder, p, n,
+			    &used, &piece, &length, &report->why);
+
+			if (r == CHUNKED_ERROR)
+				return BODY_UPSTREAM_FAILED;
+			if (r == CHUNKED_DATA &&
+			    write_body_piece(c, rechunk, piece, length) != IO_OK)
+				return BODY_CLIENT_FAILED;
+			p += used;
+			n -= used;
+			consumed += used;
+			if (r == CHUNKED_DONE) {
+				if (lent)
+					upstream_consume(u, consumed);
+				return write_last_chunk(c, rechunk) == IO_OK ?
+				    BODY_COMPLETE : BODY_CLIENT_FAILED;
+			}
+		}
+		if (lent)
+			upstream_consume(u, consumed);
+		upstream_set_deadline(u, clock_ms() + UPSTREAM_IDLE_TIMEOUT_MS);
+		if ((e = upstream_receive(u, &data, &n)) != UPSTREAM_OK) {
+			report->why = e == UPSTREAM_CLOSED ?
+			    "upstream closed the connection inside the body" :
+			    upstream_error_message(e);
+			return e == UPSTREAM_CLIENT_GONE ? BODY_CLIENT_FAILED :
+			    BODY_UPSTREAM_FAILED;
+		}
+		p = (const char *)data;
+		lent = true;
+	}
+}
+
+/* A body delimited by the upstream closing the connection (cleanly). */
+static enum body_result
+relay_close_delimited_body(struct client *c, struct upstream *u, bool rechunk,
+    const char *buffered, size_t buffered_length, struct relay_report *report)
+{
+	if (write_body_piece(c, rechunk, buffered, buffered_length) != IO_OK)
+		return BODY_CLIENT_FAILED;
+	for (;;) {
+		const unsigned char *data;
+		size_t length;
+		enum upstream_error e;
+
+		upstream_set_deadline(u, clock_ms() + UPSTREAM_IDLE_TIMEOUT_MS);
+		e = upstream_receive(u, &data, &length);
+		if (e == UPSTREAM_CLOSED)
+			return write_last_chunk(c, rechunk) == IO_OK ?
+			    BODY_COMPLETE : BODY_CLIENT_FAILED;
+		if (e != UPSTREAM_OK) {
+			report->why = upstream_error_message(e);
+			return e == UPSTREAM_CLIENT_GONE ? BODY_CLIENT_FAILED :
+			    BODY_UPSTREAM_FAILED;
+		}
+		if (write_body_piece(c, rechunk, data, length) != IO_OK)
+			return BODY_CLIENT_FAILED;
+		upstream_consume(u, length);
+	}
+}
+
+/*
+ * Relay the response; returns STATUS_NONE once its head went out, or
+ * the status to answer with when nothing was written to the client.
+ */
+static enum status
+relay_response(struct client *c, struct upstream *u,
+    const struct http_request *req, struct relay_report *report)
+{
+	struct http_response resp;
+	enum upstream_error e;
+	enum body_result result = BODY_COMPLETE;
+	size_t head, have;
+	bool rechunk, keep_alive;
+	const char *rest;
+
+	upstream_set_deadline(u, clock_ms() + UPSTREAM_IDLE_TIMEOUT_MS);
+	head = read_response_head(c, u, &resp, &have, &e, &report->why);
+	if (head == 0 && e == UPSTREAM_CLIENT_GONE) {
+		report->why = upstream_error_message(e);
+		upstream_close(u, false);
+		return STATUS_NONE;
+	}
+	if (head == 0 && e != UPSTREAM_OK) {
+		report->why = e == UPSTREAM_CLOSED || e == UPSTREAM_BROKEN ?
+		    "upstream closed the connection without a response" :
+		    upstream_error_message(e);
+		upstream_close(u, false);
+		return status_for(e);
+	}
+	if (head == 0 || http_response_check(&resp, &report->why) != 0) {
+		upstream_close(u, false);
+		return STATUS_BAD_GATEWAY;
+	}
+	report->upstream_code = resp.code;
+	/* An HTTP/1.0 client gets a body of unknown length by close. */
+	rechunk = req->minor_version == 1 && (resp.body == HTTP_BODY_CHUNKED ||
+	    resp.body == HTTP_BODY_CLOSE);
+	keep_alive = req->keep_alive && (resp.body == HTTP_BODY_NONE ||
+	    resp.body == HTTP_BODY_LENGTH || rechunk);
+	rest = c->response_head + head;
+	have -= head;
+	if (write_response_head(c, &resp, rechunk, keep_alive,
+	    req->minor_version, have > 0 ? MSG_MORE : 0) != IO_OK) {
+		report->why = "client stopped reading";
+		upstream_close(u, false);
+		return STATUS_NONE;
+	}
+	switch (resp.body) {
+	case HTTP_BODY_NONE:
+		break;
+	case HTTP_BODY_LENGTH:
+		result = relay_length_body(c, u, resp.content_length, rest, have,
+		    report);
+		break;
+	case HTTP_BODY_CHUNKED:
+		result = relay_chunked_body(c, u, rechunk, rest, have, report);
+		break;
+	case HTTP_BODY_CLOSE:
+		result = relay_close_delimited_body(c, u, rechunk, rest, have,
+		    report);
+		break;
+	}
+	if (result == BODY_CLIENT_FAILED && report->why == NULL)
+		report->why = "client stopped reading";
+	report->keep_alive = keep_alive && result == BODY_COMPLETE;
+	upstream_close(u, result == BODY_COMPLETE && resp.keep_alive &&
+	    have <= (resp.body == HTTP_BODY_LENGTH ? resp.content_length : 0));
+	return STATUS_NONE;
+}
+
+enum status
+relay_forward(struct client *c, const struct http_request *req,
+    size_t head_length, struct relay_report *report)
+{
+	struct upstream *u;
+	enum upstream_error e;
+	enum status status;
+	size_t first;
+
+	report->keep_alive = false;
+	report->upstream_code = 0;
+	report->why = NULL;
+	if (req->body == HTTP_BODY_NONE) {
+		report->why = "POST needs Content-Length or chunked framing";
+		c->start += head_length;
+		return STATUS_LENGTH_REQUIRED;
+	}
+	if ((e = open_and_send_head(c, req, head_length, &u, &first)) !=
+	    UPSTREAM_OK) {
+		report->why = upstream_error_message(e);
+		return e == UPSTREAM_CLIENT_GONE ? STATUS_NONE : status_for(e);
+	}
+	c->start += head_length + first;
+	if (req->expect_continue && c->start == c->end) {
+		struct iovec iov = iov_const("HTTP/1.1 100 Continue\r\n\r\n", 25);
+
+		if (client_write(c, &iov, 1, 0) != IO_OK) {
+			upstream_close(u, false);
+			report->why = "client went away";
+			return STATUS_NONE;
+		}
+	}
+	status = req->body == HTTP_BODY_CHUNKED ?
+	    send_chunked_body(c, u, report) :
+	    send_length_body(c, u, req->content_length - first, report);
+	if (status != STATUS_NONE || report->why != NULL) {
+		upstream_close(u, false);
+		return status;
+	}
+	return relay_response(c, u, req, report);
+}

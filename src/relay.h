@@ -1,0 +1,48 @@
+/*
+ * relay.h -- one forwarded request: the request head and body to the
+ * upstream, the response head and body back to the client, streamed.
+ */
+#ifndef RELAY_H
+#define RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "http.h"
+#include "limits.h"
+#include "status.h"
+
+/*
+ * A client connection and its buffers, owned by its thread (allocated
+ * by serve.c).  buf holds the current request head, then body bytes and
+ * any pipelined requests; [start, end) is what has not been used yet.
+ */
+struct client {
+	int fd;
+	int wake_fd;                    /* shutdown pipe, read end */
+	size_t start, end;
+	char buf[REQUEST_HEAD_MAX];
+	char response_head[RESPONSE_HEAD_MAX];
+};
+
+struct relay_report {
+	bool keep_alive;        /* the client connection can go on */
+	int upstream_code;      /* status relayed, 0 if none */
+	const char *why;        /* static: what went wrong, or NULL */
+};
+
+/*
+ * Forward the parsed request `req`, whose head is the first
+ * `head_length` bytes of client->buf[client->start..), and relay the
+ * answer.  On return client->start is past the request's body.
+ *
+ * Returns STATUS_NONE when a response was relayed (or the client went
+ * away), with *report filled; otherwise nothing has been written to
+ * the client and the return value is the status to answer with (502,
+ * 504, 503, 411...), report->why saying why.
+ */
+enum status relay_forward(struct client *client,
+    const struct http_request *req, size_t head_length,
+    struct relay_report *report);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * secret.h -- the API key's whole life: intake, locked storage, wipe.
+ *
+ * The key exists in exactly one place after secret_read() returns: the
+ * header value "Bearer <key>" in a page of its own that is mlock(2)ed
+ * (never swapped), excluded from core dumps and read-only.  Only main()
+ * (intake, wipe) and the code that writes the upstream request head
+ * (secret_header_value) touch this module.
+ */
+#ifndef SECRET_H
+#define SECRET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum secret_error {
+	SECRET_OK,
+	SECRET_READ_FAILED,     /* read(2) on the key's descriptor failed */
+	SECRET_EMPTY,           /* nothing before the newline or EOF */
+	SECRET_INVALID,         /* a byte outside [A-Za-z0-9_-] */
+	SECRET_TOO_LONG,        /* no newline or EOF within the buffer */
+	SECRET_NO_MEMORY        /* could not map the page to hold it */
+};
+
+/*
+ * Read one line from fd (standard input): the key, with trailing CR and
+ * LF trimmed, must be 1 or more bytes of [A-Za-z0-9_-].  Reading stops
+ * at the first newline or at end of file; nothing after a newline is
+ * used.  On success the header value is stored as described above and
+ * *locked says whether mlock() succeeded (it fails when RLIMIT_MEMLOCK
+ * is too small; the key then still lives only in its own page).  Every
+ * temporary copy is wiped on every path.
+ */
+enum secret_error secret_read(int fd, bool *locked);
+
+/* A fixed message for an error; never contains any part of the key. */
+const char *secret_error_message(enum secret_error error);
+
+/*
+ * The stored header value ("Bearer <key>") and its length, for writing
+ * straight into the upstream TLS buffer.  Do not copy it elsewhere.
+ */
+const char *secret_header_value(size_t *length);
+
+/* Overwrite the stored value with zeros (the page stays mapped). */
+void secret_wipe(void);
+
+#endif

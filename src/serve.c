@@ -1,0 +1,434 @@
+/*
+ * serve.c -- see serve.h.
+ *
+ * Each connection lives in its own detached thread with a small stack
+ * and a `struct client` in its own anonymous mapping: pages it never
+ * touches cost nothing, and closing returns all of it.  The thread
+ * reads a request head, parses it, asks the policy, then answers it
+ * itself (403, 4xx, /shutdown) or hands it to the relay, and goes on
+ * with the next request while the connection stays keep-alive.
+ */
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "io.h"
+#include "limits.h"
+#include "log.h"
+#include "policy.h"
+#include "relay.h"
+#include "serve.h"
+
+/*
+ * The process-wide state of serving: the shutdown pipe (its read end is
+ * readable once shutdown starts, waking every poll that watches it),
+ * and the count of live connections.
+ */
+static int shutdown_pipe[2] = { -1, -1 };
+static atomic_int connection_count;
+static int connection_limit = CONNECTIONS_MAX;
+static bool shutdown_enabled;
+static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t count_zero;
+
+static void
+request_shutdown(void)
+{
+	int saved = errno;
+
+	(void)!write(shutdown_pipe[1], "x", 1);
+	errno = saved;
+}
+
+static void
+on_signal(int signo)
+{
+	(void)signo;
+	request_shutdown();
+}
+
+int
+serve_init(void)
+{
+	struct sigaction sa;
+	pthread_condattr_t attr;
+	struct rlimit files;
+
+	if (pipe2(shutdown_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		return -1;
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	if (sigaction(SIGTERM, &sa, NULL) != 0 ||
+	    sigaction(SIGINT, &sa, NULL) != 0)
+		return -1;
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL) != 0)
+		return -1;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&count_zero, &attr);
+	pthread_condattr_destroy(&attr);
+
+	/* Two descriptors per connection, and some to spare. */
+	if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+		files.rlim_cur = files.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &files);
+		if (getrlimit(RLIMIT_NOFILE, &files) == 0 &&
+		    files.rlim_cur != RLIM_INFINITY &&
+		    (files.rlim_cur - 64) / 2 < CONNECTIONS_MAX)
+			connection_limit = files.rlim_cur > 128 ?
+			    (int)(files.rlim_cur - 64) / 2 : 32;
+	}
+	return 0;
+}
+
+int
+serve_listen(uint16_t port, uint16_t *bound)
+{
+	struct sockaddr_in addr;
+	socklen_t length = sizeof addr;
+	int fd, one = 1;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	memset(&addr, 0, sizeof addr);
+	addr.sin_family = AF_INET;
+	addr.sin_port = htons(port);
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+	    listen(fd, SOMAXCONN) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&addr, &length) != 0) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	*bound = ntohs(addr.sin_port);
+	return fd;
+}
+
+/* --- answers the proxy gives itself --- */
+
+/* Copy s into out as JSON string content; returns the length. */
+static size_t
+json_escape(const char *s, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (; *s != '\0' && o + 7 < size; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)ch;
+		} else if (ch < ' ') {
+			o += (size_t)snprintf(out + o, size - o, "\\u%04x", ch);
+		} else {
+			out[o++] = (char)ch;
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/*
+ * The one place that writes a response of the proxy's own, and logs it.
+ * Errors get the OpenAI error shape; the connection closes afterwards.
+ */
+static void
+respond(struct client *c, enum status status, const char *why,
+    const struct http_request *req)
+{
+	char message[256], body[512], head[256], method[40], target[120];
+	struct iovec iov[2];
+	int body_length, head_length;
+
+	json_escape(why, message, sizeof message);
+	if (status < 400)
+		body_length = snprintf(body, sizeof body,
+		    "{\"status\":\"%s\"}\n", message);
+	else
+		body_length = snprintf(body, sizeof body,
+		    "{\"error\":{\"message\":\"%s\",\"type\":\"%s\","
+		    "\"param\":null,\"code\":null}}\n",
+		    message, status_error_type(status));
+	head_length = snprintf(head, sizeof head,
+	    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %d\r\nConnection: close\r\n\r\n",
+	    (int)status, status_reason(status), body_length);
+	iov[0] = (struct iovec){ head, (size_t)head_length };
+	iov[1] = (struct iovec){ body, (size_t)body_length };
+	(void)io_write_all(c->fd, iov, 2, 0, clock_ms() + CLIENT_WRITE_TIMEOUT_MS);
+
+	if (req != NULL)
+		log_message("\"%s %s\" %d %s",
+		    log_escape(req->method.p, req->method.n, method, sizeof method),
+		    log_escape(req->target.p, req->target.n, target, sizeof target),
+		    (int)status, why);
+	else
+		log_message("%d %s", (int)status, why);
+}
+
+/*
+ * Close after an answer that may have left request bytes unread:
+ * closing a socket with unread input sends RST, which can destroy the
+ * answer before the client reads it.  So: FIN first, then drain what
+ * arrives for a moment.
+ */
+static void
+lingering_close(struct client *c)
+{
+	int64_t deadline = clock_ms() + LINGER_MS;
+	size_t drained = 0;
+
+	shutdown(c->fd, SHUT_WR);
+	while (drained < 16 * sizeof c->buf) {
+		ssize_t n = io_read(c->fd, c->buf, sizeof c->buf, deadline, -1);
+
+		if (n <= 0)
+			break;
+		drained += (size_t)n;
+	}
+}
+
+/* --- one connection --- */
+
+enum head_result { HEAD_READY, HEAD_CLOSE, HEAD_ANSWERED };
+
+/*
+ * Read until client->buf holds a whole request head at its start.
+ * An idle connection waits CLIENT_IDLE_TIMEOUT_MS for the first byte,
+ * then the head must be complete within CLIENT_HEAD_TIMEOUT_MS.
+ */
+static enum head_result
+read_head(struct client *c, size_t *head_length)
+{
+	int64_t deadline;
+	size_t scanned = 0;
+	const char *why = NULL;
+
+	if (c->start > 0) {
+		memmove(c->buf, c->buf + c->start, c->end - c->start);
+		c->end -= c->start;
+		c->start = 0;
+	}
+	deadline = clock_ms() + (c->end > 0 ? CLIENT_HEAD_TIMEOUT_MS :
+	    CLIENT_IDLE_TIMEOUT_MS);
+	for (;;) {
+		long end = http_head_end(c->buf, c->end, &scanned, &why);
+		ssize_t n;
+
+		if (end > 0) {
+			*head_length = (size_t)end;
+			return HEAD_READY;
+		}
+		if (end < 0) {
+			respond(c, STATUS_BAD_REQUEST, why, NULL);
+			return HEAD_ANSWERED;
+		}
+		if (c->end == sizeof c->buf) {
+			respond(c, STATUS_HEADERS_TOO_LARGE,
+			    "request head too large", NULL);
+			return HEAD_ANSWERED;
+		}
+		n = io_read(c->fd, c->buf + c->end, sizeof c->buf - c->end,
+		    deadline, c->wake_fd);
+		if (n == IO_TIMEOUT && c->end > 0) {
+			respond(c, STATUS_REQUEST_TIMEOUT,
+			    "timed out reading the request head", NULL);
+			return HEAD_ANSWERED;
+		}
+		if (n <= 0)
+			return HEAD_CLOSE;
+		if (c->end == 0)
+			deadline = clock_ms() + CLIENT_HEAD_TIMEOUT_MS;
+		c->end += (size_t)n;
+	}
+}
+
+/* Serve requests on one connection until it should close. */
+static void
+serve_connection(struct client *c)
+{
+	for (;;) {
+		struct http_request req;
+		struct relay_report report;
+		enum status status;
+		const char *why = NULL;
+		size_t head_length = 0;
+		enum head_result r = read_head(c, &head_length);
+
+		if (r == HEAD_CLOSE)
+			return;
+		if (r == HEAD_ANSWERED)
+			break;
+		if (http_parse_request(c->buf, head_length, &req, &status,
+		    &why) < 0 ||
+		    (status = http_request_check(&req, &why)) != STATUS_NONE) {
+			respond(c, status, why, NULL);
+			break;
+		}
+		switch (policy_route(req.method, req.target, shutdown_enabled)) {
+		case ROUTE_DENY:
+			respond(c, STATUS_FORBIDDEN,
+			    "only POST /v1/responses is allowed", &req);
+			goto linger;
+		case ROUTE_SHUTDOWN:
+			respond(c, STATUS_OK, "shutting down", &req);
+			request_shutdown();
+			goto linger;
+		case ROUTE_FORWARD:
+			break;
+		}
+		status = relay_forward(c, &req, head_length, &report);
+		if (status != STATUS_NONE) {
+			respond(c, status, report.why, NULL);
+			break;
+		}
+		if (report.why != NULL) {
+			log_message("POST /v1/responses: %s (upstream status %d)",
+			    report.why, report.upstream_code);
+		}
+		if (!report.keep_alive)
+			return;
+	}
+linger:
+	lingering_close(c);
+}
+
+static void *
+connection_thread(void *arg)
+{
+	struct client *c = arg;
+
+	serve_connection(c);
+	close(c->fd);
+	munmap(c, sizeof *c);
+	pthread_mutex_lock(&count_lock);
+	if (atomic_fetch_sub(&connection_count, 1) == 1)
+		pthread_cond_broadcast(&count_zero);
+	pthread_mutex_unlock(&count_lock);
+	return NULL;
+}
+
+/* Too many connections, or no thread: say so and close, no thread. */
+static void
+reject_busy(int fd)
+{
+#define BUSY_BODY "{\"error\":{\"message\":\"too many connections\"," \
+	    "\"type\":\"proxy_error\",\"param\":null,\"code\":null}}\n"
+	char answer[256];
+	int n = snprintf(answer, sizeof answer,
+	    "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+	    "Connection: close\r\n\r\n%s", sizeof BUSY_BODY - 1, BUSY_BODY);
+
+	(void)!send(fd, answer, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+static void
+start_connection(int fd, pthread_attr_t *attr)
+{
+	static atomic_int busy_logged;
+	struct client *c;
+	pthread_t thread;
+
+	if (atomic_load(&connection_count) >= connection_limit)
+		goto busy;
+	c = mmap(NULL, sizeof *c, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (c == MAP_FAILED)
+		goto busy;
+	c->fd = fd;
+	c->wake_fd = shutdown_pipe[0];
+	atomic_fetch_add(&connection_count, 1);
+	if (pthread_create(&thread, attr, connection_thread, c) != 0) {
+		atomic_fetch_sub(&connection_count, 1);
+		munmap(c, sizeof *c);
+		goto busy;
+	}
+	return;
+busy:
+	if (atomic_exchange(&busy_logged, 1) == 0)
+		log_message("connection limit or resources exhausted: "
+		    "answering 503");
+	reject_busy(fd);
+}
+
+/* Wait for live connections to finish, at most SHUTDOWN_GRACE_MS. */
+static void
+wait_for_connections(void)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += SHUTDOWN_GRACE_MS / 1000;
+	until.tv_nsec += (SHUTDOWN_GRACE_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&count_lock);
+	while (atomic_load(&connection_count) > 0)
+		if (pthread_cond_timedwait(&count_zero, &count_lock, &until) != 0)
+			break;
+	pthread_mutex_unlock(&count_lock);
+}
+
+void
+serve_run(int listen_fd, bool http_shutdown)
+{
+	pthread_attr_t attr;
+	int one = 1;
+
+	shutdown_enabled = http_shutdown;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, THREAD_STACK_SIZE);
+	for (;;) {
+		struct pollfd p[2] = {
+			{ listen_fd, POLLIN, 0 },
+			{ shutdown_pipe[0], POLLIN, 0 },
+		};
+		int fd;
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents != 0)
+			break;
+		if (!(p[0].revents & POLLIN))
+			continue;
+		fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				(void)poll(&p[1], 1, ACCEPT_BACKOFF_MS);
+			continue;
+		}
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		start_connection(fd, &attr);
+	}
+	close(listen_fd);
+	pthread_attr_destroy(&attr);
+	wait_for_connections();
+}

@@ -1,0 +1,32 @@
+/*
+ * serve.h -- the listening socket, the accept loop, one thread per
+ * client connection, and shutdown.
+ */
+#ifndef SERVE_H
+#define SERVE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * Listen on 127.0.0.1:port (an ephemeral port when 0).  Returns the
+ * socket and the port in *bound, or -1 with errno set.
+ */
+int serve_listen(uint16_t port, uint16_t *bound);
+
+/*
+ * Prepare shutdown: the pipe that wakes every waiting thread, and
+ * handlers that turn SIGTERM and SIGINT into a shutdown; SIGPIPE is
+ * ignored.  Call once, before any thread exists.  Returns 0 or -1.
+ */
+int serve_init(void);
+
+/*
+ * Accept connections until shutdown is requested (GET /shutdown when
+ * `http_shutdown`, SIGTERM, SIGINT).  Then stop accepting, close idle
+ * connections at once and give requests in flight SHUTDOWN_GRACE_MS to
+ * finish.  Returns when done; threads still running are abandoned.
+ */
+void serve_run(int listen_fd, bool http_shutdown);
+
+#endif

@@ -1,0 +1,703 @@
+/*
+ * upstream.c -- see upstream.h.
+ *
+ * TLS is BearSSL's engine API driven by hand (as br_sslio does, in
+ * ssl_io.c), so that every socket wait can carry a deadline and watch
+ * the client, and so that bytes move between sockets and the engine's
+ * buffer without extra copies.
+ *
+ * Buffer choice: BearSSL's one-direction ("mono") buffer, 16,709 bytes,
+ * not the bidirectional 33,178.  HTTP/1.1 without pipelining upstream is
+ * half-duplex: the request is sent, then the response read.  Half the
+ * buffer means half the memory per open stream.  An upstream that
+ * answers before it has read the whole request body makes the engine
+ * stop sending; that request then fails with 502.
+ */
+#include <sys/socket.h>
+#include <sys/mman.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "certip.h"
+#include "io.h"
+#include "limits.h"
+#include "upstream.h"
+
+/* Largest end-entity certificate we keep for the IP address check. */
+#define CERTIFICATE_DER_MAX     (16 * 1024)
+
+/*
+ * An X.509 engine wrapped around BearSSL's minimal one, for IP-literal
+ * hosts: the minimal engine validates the chain (given no server name,
+ * it skips the name check), and this one then requires an iPAddress
+ * subjectAltName equal to the host.
+ */
+struct ip_check {
+	const br_x509_class *vtable;
+	const br_x509_class **inner;
+	unsigned char ip[16];
+	size_t ip_length;
+	unsigned certificate;           /* index in the chain */
+	size_t der_length;
+	int der_overflow;
+	unsigned char der[CERTIFICATE_DER_MAX];
+};
+
+struct upstream {
+	int fd;
+	int client_fd;
+	int64_t deadline;
+	int64_t idle_since;
+	struct upstream *next;          /* pool link */
+	bool tls;
+	bool sent_anything;
+	/* http:// (loopback testing only): iobuf is split in two halves. */
+	size_t plain_out;               /* bytes waiting in iobuf[0..) */
+	size_t plain_in_start, plain_in_end; /* in iobuf[PLAIN_IN..) */
+	struct ip_check *ip_check;
+	br_ssl_client_context client;
+	br_x509_minimal_context x509;
+	unsigned char iobuf[BR_SSL_BUFSIZE_MONO];
+};
+
+#define PLAIN_IN (BR_SSL_BUFSIZE_MONO / 2)
+
+static struct {
+	const struct url *url;
+	const br_x509_trust_anchor *anchors;
+	size_t anchor_count;
+	unsigned char ip[16];
+	size_t ip_length;               /* 0 for a host name */
+
+	pthread_mutex_t lock;           /* guards what follows */
+	br_ssl_session_parameters session;
+	bool have_session;
+	struct upstream *idle;          /* newest first */
+	size_t idle_count;
+} shared = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+void
+upstream_configure(const struct url *url, const br_x509_trust_anchor *anchors,
+    size_t anchor_count)
+{
+	shared.url = url;
+	shared.anchors = anchors;
+	shared.anchor_count = anchor_count;
+	shared.ip_length = 0;
+	if (url->host_kind == URL_HOST_IPV4 &&
+	    inet_pton(AF_INET, url->host, shared.ip) == 1)
+		shared.ip_length = 4;
+	if (url->host_kind == URL_HOST_IPV6 &&
+	    inet_pton(AF_INET6, url->host, shared.ip) == 1)
+		shared.ip_length = 16;
+}
+
+/* --- the IP address check, as a br_x509_class --- */
+
+static void
+ip_start_chain(const br_x509_class **ctx, const char *server_name)
+{
+	struct ip_check *c = (struct ip_check *)(void *)ctx;
+
+	(void)server_name;
+	c->certificate = 0;
+	c->der_length = 0;
+	c->der_overflow = 0;
+	(*c->inner)->start_chain(c->inner, NULL);
+}
+
+static void
+ip_start_cert(const br_x509_class **ctx, uint32_t length)
+{
+	struct ip_check *c = (struct ip_check *)(void *)ctx;
+
+	(*c->inner)->start_cert(c->inner, length);
+}
+
+static void
+ip_append(const br_x509_class **ctx, const unsigned char *buf, size_t len)
+{
+	struct ip_check *c = (struct ip_check *)(void *)ctx;
+
+	(*c->inner)->append(c->inner, buf, len);
+	if (c->certificate != 0)
+		return;
+	if (len > sizeof c->der - c->der_length) {
+		c->der_overflow = 1;
+		return;
+	}
+	memcpy(c->der + c->der_length, buf, len);
+	c->der_length += len;
+}
+
+static void
+ip_end_cert(const br_x509_class **ctx)
+{
+	struct ip_check *c = (struct ip_check *)(void *)ctx;
+
+	(*c->inner)->end_cert(c->inner);
+	c->certificate++;
+}
+
+static unsigned
+ip_end_chain(const br_x509_class **ctx)
+{
+	struct ip_check *c = (struct ip_check *)(void *)ctx;
+	unsigned err = (*c->inner)->end_chain(c->inner);
+
+	if (err != 0)
+		return err;
+	if (c->der_overflow || certip_matches(c->der, c->der_length,
+	    c->ip, c->ip_length) != 1)
+		return BR_ERR_X509_BAD_SERVER_NAME;
+	return 0;
+}
+
+static const br_x509_pkey *
+ip_get_pkey(const br_x509_class *const *ctx, unsigned *usages)
+{
+	const struct ip_check *c = (const struct ip_check *)(const void *)ctx;
+
+	return (*c->inner)->get_pkey((const br_x509_class *const *)c->inner,
+	    usages);
+}
+
+static const br_x509_class ip_check_class = {
+	sizeof(struct ip_check), ip_start_chain, ip_start_cert, ip_append,
+	ip_end_cert, ip_end_chain, ip_get_pkey
+};
+
+/* --- sockets --- */
+
+/*
+ * Wait for `events` on the upstream socket, giving up at the deadline or
+ * when the client hangs up.  (Shutdown does not cut this short: requests
+ * in flight get the shutdown grace period to finish.)
+ */
+static enum upstream_error
+wait_socket(struct upstream *u, short events)
+{
+	for (;;) {
+		struct pollfd p[2] = {
+			{ u->fd, events, 0 },
+			{ u->client_fd, POLLRDHUP, 0 },
+		};
+		int64_t left = u->deadline - clock_ms();
+		int n;
+
+		if (left <= 0)
+			return UPSTREAM_TIMEOUT;
+		n = poll(p, u->client_fd >= 0 ? 2 : 1,
+		    left > 60000 ? 60000 : (int)left);
+		if (n < 0 && errno != EINTR)
+			return UPSTREAM_BROKEN;
+		if (n <= 0)
+			continue;
+		if (u->client_fd >= 0 && p[1].revents != 0)
+			return UPSTREAM_CLIENT_GONE;
+		return UPSTREAM_OK;
+	}
+}
+
+static enum upstream_error
+socket_send(struct upstream *u, const unsigned char *buf, size_t len,
+    size_t *sent)
+{
+	for (;;) {
+		ssize_t n = send(u->fd, buf, len, MSG_NOSIGNAL);
+		enum upstream_error e;
+
+		if (n > 0) {
+			u->sent_anything = true;
+			*sent = (size_t)n;
+			return UPSTREAM_OK;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return UPSTREAM_BROKEN;
+		if ((e = wait_socket(u, POLLOUT)) != UPSTREAM_OK)
+			return e;
+	}
+}
+
+static enum upstream_error
+socket_receive(struct upstream *u, unsigned char *buf, size_t len,
+    size_t *received)
+{
+	for (;;) {
+		ssize_t n = recv(u->fd, buf, len, 0);
+		enum upstream_error e;
+
+		if (n > 0) {
+			*received = (size_t)n;
+			return UPSTREAM_OK;
+		}
+		if (n == 0)
+			return UPSTREAM_CLOSED;         /* EOF */
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return UPSTREAM_BROKEN;
+		if ((e = wait_socket(u, POLLIN)) != UPSTREAM_OK)
+			return e;
+	}
+}
+
+static bool
+address_is_loopback(const struct addrinfo *ai)
+{
+	if (ai->ai_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ai->ai_addr;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ai->ai_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)ai->ai_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+	}
+	return false;
+}
+
+/* Connect to the first address that answers before the deadline. */
+static enum upstream_error
+connect_any(struct upstream *u)
+{
+	struct addrinfo hints = { 0 }, *list, *ai;
+	enum upstream_error result = UPSTREAM_CONNECT;
+	char port[8];
+	int one = 1;
+
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV |
+	    (shared.url->host_kind != URL_HOST_NAME ? AI_NUMERICHOST : 0);
+	snprintf(port, sizeof port, "%u", (unsigned)shared.url->port);
+	if (getaddrinfo(shared.url->host, port, &hints, &list) != 0)
+		return UPSTREAM_RESOLVE;
+	for (ai = list; ai != NULL; ai = ai->ai_next) {
+		int err = 0;
+		socklen_t len = sizeof err;
+
+		/* Plain http:// exists for tests: never let it leave the host. */
+		if (!shared.url->tls && !address_is_loopback(ai))
+			continue;
+		u->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		if (u->fd < 0)
+			continue;
+		(void)setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		if (connect(u->fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+		    (errno == EINPROGRESS &&
+		    (result = wait_socket(u, POLLOUT)) == UPSTREAM_OK &&
+		    getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+		    err == 0)) {
+			result = UPSTREAM_OK;
+			break;
+		}
+		close(u->fd);
+		u->fd = -1;
+		if (result == UPSTREAM_OK)
+			result = UPSTREAM_CONNECT;
+		if (result != UPSTREAM_CONNECT)
+			break;          /* timeout, client gone, shutdown */
+	}
+	freeaddrinfo(list);
+	return result;
+}
+
+/* --- the TLS engine --- */
+
+static enum upstream_error
+engine_error(struct upstream *u)
+{
+	int err = br_ssl_engine_last_error(&u->client.eng);
+
+	if (err == BR_ERR_OK)
+		return UPSTREAM_CLOSED;
+	if (err > BR_ERR_X509_OK && err < BR_ERR_X509_OK + 32)
+		return UPSTREAM_CERTIFICATE;
+	return UPSTREAM_TLS;
+}
+
+/*
+ * Drive the engine until its state has one of the `target` bits: send
+ * records, receive records, as ssl_io.c's run_until() does.
+ */
+static enum upstream_error
+run_until(struct upstream *u, unsigned target)
+{
+	br_ssl_engine_context *eng = &u->client.eng;
+
+	for (;;) {
+		unsigned state = br_ssl_engine_current_state(eng);
+		enum upstream_error e;
+		unsigned char *buf;
+		size_t len, n;
+
+		if (state & BR_SSL_CLOSED)
+			return engine_error(u);
+		if (state & BR_SSL_SENDREC) {
+			buf = br_ssl_engine_sendrec_buf(eng, &len);
+			if ((e = socket_send(u, buf, len, &n)) != UPSTREAM_OK)
+				return e;
+			br_ssl_engine_sendrec_ack(eng, n);
+			continue;
+		}
+		if (state & target)
+			return UPSTREAM_OK;
+		if (state & BR_SSL_RECVAPP)
+			return UPSTREAM_TLS;    /* answered while we still send */
+		if (state & BR_SSL_RECVREC) {
+			buf = br_ssl_engine_recvrec_buf(eng, &len);
+			e = socket_receive(u, buf, len, &n);
+			if (e == UPSTREAM_CLOSED)
+				return UPSTREAM_BROKEN; /* EOF without close_notify */
+			if (e != UPSTREAM_OK)
+				return e;
+			br_ssl_engine_recvrec_ack(eng, n);
+			continue;
+		}
+		br_ssl_engine_flush(eng, 0);
+	}
+}
+
+static enum upstream_error
+handshake(struct upstream *u)
+{
+	static const char *alpn[] = { "http/1.1" };
+	br_ssl_engine_context *eng = &u->client.eng;
+	enum upstream_error e;
+
+	br_ssl_client_init_full(&u->client, &u->x509, shared.anchors,
+	    shared.anchor_count);
+	br_ssl_engine_set_versions(eng, BR_TLS12, BR_TLS12);
+	br_ssl_engine_set_buffer(eng, u->iobuf, sizeof u->iobuf, 0);
+	br_ssl_engine_set_protocol_names(eng, alpn, 1);
+	if (shared.ip_length != 0) {
+		u->ip_check = calloc(1, sizeof *u->ip_check);
+		if (u->ip_check == NULL)
+			return UPSTREAM_NO_MEMORY;
+		u->ip_check->vtable = &ip_check_class;
+		u->ip_check->inner = &u->x509.vtable;
+		memcpy(u->ip_check->ip, shared.ip, shared.ip_length);
+		u->ip_check->ip_length = shared.ip_length;
+		br_ssl_engine_set_x509(eng, &u->ip_check->vtable);
+	}
+	pthread_mutex_lock(&shared.lock);
+	if (shared.have_session)
+		br_ssl_engine_set_session_parameters(eng, &shared.session);
+	pthread_mutex_unlock(&shared.lock);
+	/* No SNI and no DNS name check for an IP literal (RFC 6066 3). */
+	if (!br_ssl_client_reset(&u->client, shared.ip_length == 0 ?
+	    shared.url->host : NULL, 1))
+		return UPSTREAM_TLS;
+	if ((e = run_until(u, BR_SSL_SENDAPP | BR_SSL_RECVAPP)) != UPSTREAM_OK)
+		return e;
+	pthread_mutex_lock(&shared.lock);
+	br_ssl_engine_get_session_parameters(eng, &shared.session);
+	shared.have_session = true;
+	pthread_mutex_unlock(&shared.lock);
+	return UPSTREAM_OK;
+}
+
+/* --- connections and the pool --- */
+
+static void
+destroy(struct upstream *u)
+{
+	if (u->fd >= 0)
+		close(u->fd);
+	if (u->ip_check != NULL) {
+		explicit_bzero(u->ip_check, sizeof *u->ip_check);
+		free(u->ip_check);
+	}
+	/* The engine's buffer and context held the Authorization header. */
+	explicit_bzero(u, sizeof *u);
+	munmap(u, sizeof *u);
+}
+
+/* True when an idle connection is still usable: nothing to read, no EOF. */
+static bool
+idle_connection_alive(struct upstream *u, int64_t now)
+{
+	struct pollfd p = { u->fd, POLLIN | POLLRDHUP, 0 };
+
+	if (now - u->idle_since > POOL_IDLE_MS)
+		return false;
+	return poll(&p, 1, 0) == 0;
+}
+
+static struct upstream *
+pool_take(void)
+{
+	int64_t now = clock_ms();
+	struct upstream *u;
+
+	pthread_mutex_lock(&shared.lock);
+	while ((u = shared.idle) != NULL) {
+		shared.idle = u->next;
+		shared.idle_count--;
+		if (idle_connection_alive(u, now))
+			break;
+		pthread_mutex_unlock(&shared.lock);
+		destroy(u);
+		pthread_mutex_lock(&shared.lock);
+	}
+	pthread_mutex_unlock(&shared.lock);
+	return u;
+}
+
+enum upstream_error
+upstream_open(struct upstream **out, int client_fd, int64_t deadline,
+    bool *reused)
+{
+	struct upstream *u;
+	enum upstream_error e;
+
+	*out = NULL;
+	if ((u = pool_take()) != NULL) {
+		u->client_fd = client_fd;
+		u->deadline = deadline;
+		u->sent_anything = false;
+		u->next = NULL;
+		*reused = true;
+		*out = u;
+		return UPSTREAM_OK;
+	}
+	*reused = false;
+	/* Its own mapping: zeroed, page-aligned, returned whole on close. */
+	u = mmap(NULL, sizeof *u, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (u == MAP_FAILED)
+		return UPSTREAM_NO_MEMORY;
+	u->fd = -1;
+	u->client_fd = client_fd;
+	u->deadline = deadline;
+	u->tls = shared.url->tls;
+	if ((e = connect_any(u)) == UPSTREAM_OK && u->tls)
+		e = handshake(u);
+	if (e != UPSTREAM_OK) {
+		destroy(u);
+		return e;
+	}
+	u->sent_anything = false;
+	*out = u;
+	return UPSTREAM_OK;
+}
+
+void
+upstream_close(struct upstream *u, bool reusable)
+{
+	struct upstream *expired = NULL, **p;
+	int64_t now = clock_ms();
+
+	if (!reusable || (u->tls ? (br_ssl_engine_current_state(
+	    &u->client.eng) & BR_SSL_RECVAPP) != 0 :
+	    u->plain_in_start != u->plain_in_end)) {
+		destroy(u);
+		return;
+	}
+	u->client_fd = -1;
+	u->idle_since = now;
+	pthread_mutex_lock(&shared.lock);
+	if (shared.idle_count == POOL_MAX) {
+		pthread_mutex_unlock(&shared.lock);
+		destroy(u);
+		return;
+	}
+	u->next = shared.idle;
+	shared.idle = u;
+	shared.idle_count++;
+	/* Newest first: cut off the expired tail. */
+	for (p = &shared.idle; *p != NULL; p = &(*p)->next)
+		if (now - (*p)->idle_since > POOL_IDLE_MS) {
+			expired = *p;
+			*p = NULL;
+			break;
+		}
+	for (u = expired; u != NULL; u = u->next)
+		shared.idle_count--;
+	pthread_mutex_unlock(&shared.lock);
+	while (expired != NULL) {
+		u = expired->next;
+		destroy(expired);
+		expired = u;
+	}
+}
+
+const struct url *
+upstream_url(void)
+{
+	return shared.url;
+}
+
+size_t
+upstream_pool_size(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&shared.lock);
+	n = shared.idle_count;
+	pthread_mutex_unlock(&shared.lock);
+	return n;
+}
+
+void
+upstream_set_deadline(struct upstream *u, int64_t deadline)
+{
+	u->deadline = deadline;
+}
+
+bool
+upstream_sent_anything(const struct upstream *u)
+{
+	return u->sent_anything;
+}
+
+/* --- data --- */
+
+enum upstream_error
+upstream_send_space(struct upstream *u, unsigned char **space, size_t *length)
+{
+	enum upstream_error e;
+
+	if (!u->tls) {
+		if (u->plain_out == PLAIN_IN &&
+		    (e = upstream_flush(u)) != UPSTREAM_OK)
+			return e;
+		*space = u->iobuf + u->plain_out;
+		*length = PLAIN_IN - u->plain_out;
+		return UPSTREAM_OK;
+	}
+	if ((e = run_until(u, BR_SSL_SENDAPP)) != UPSTREAM_OK)
+		return e;
+	*space = br_ssl_engine_sendapp_buf(&u->client.eng, length);
+	return UPSTREAM_OK;
+}
+
+void
+upstream_send_commit(struct upstream *u, size_t length)
+{
+	if (!u->tls)
+		u->plain_out += length;
+	else
+		br_ssl_engine_sendapp_ack(&u->client.eng, length);
+}
+
+enum upstream_error
+upstream_write(struct upstream *u, const void *data, size_t length)
+{
+	const unsigned char *p = data;
+
+	while (length > 0) {
+		unsigned char *space;
+		size_t room;
+		enum upstream_error e = upstream_send_space(u, &space, &room);
+
+		if (e != UPSTREAM_OK)
+			return e;
+		if (room > length)
+			room = length;
+		memcpy(space, p, room);
+		upstream_send_commit(u, room);
+		p += room;
+		length -= room;
+	}
+	return UPSTREAM_OK;
+}
+
+enum upstream_error
+upstream_flush(struct upstream *u)
+{
+	if (!u->tls) {
+		size_t done = 0, n;
+		enum upstream_error e;
+
+		while (done < u->plain_out) {
+			e = socket_send(u, u->iobuf + done, u->plain_out - done, &n);
+			if (e != UPSTREAM_OK)
+				return e;
+			done += n;
+		}
+		u->plain_out = 0;
+		return UPSTREAM_OK;
+	}
+	br_ssl_engine_flush(&u->client.eng, 0);
+	return run_until(u, BR_SSL_SENDAPP | BR_SSL_RECVAPP);
+}
+
+enum upstream_error
+upstream_receive(struct upstream *u, const unsigned char **data,
+    size_t *length)
+{
+	enum upstream_error e;
+
+	if (!u->tls) {
+		if (u->plain_in_start == u->plain_in_end) {
+			size_t n;
+
+			e = socket_receive(u, u->iobuf + PLAIN_IN,
+			    sizeof u->iobuf - PLAIN_IN, &n);
+			/* Plain HTTP has no close_notify: EOF is the clean end. */
+			if (e != UPSTREAM_OK)
+				return e;
+			u->plain_in_start = 0;
+			u->plain_in_end = n;
+		}
+		*data = u->iobuf + PLAIN_IN + u->plain_in_start;
+		*length = u->plain_in_end - u->plain_in_start;
+		return UPSTREAM_OK;
+	}
+	if ((e = run_until(u, BR_SSL_RECVAPP)) != UPSTREAM_OK)
+		return e;
+	*data = br_ssl_engine_recvapp_buf(&u->client.eng, length);
+	return UPSTREAM_OK;
+}
+
+void
+upstream_consume(struct upstream *u, size_t length)
+{
+	if (!u->tls)
+		u->plain_in_start += length;
+	else
+		br_ssl_engine_recvapp_ack(&u->client.eng, length);
+}
+
+const char *
+upstream_error_message(enum upstream_error error)
+{
+	switch (error) {
+	case UPSTREAM_OK:
+		return "ok";
+	case UPSTREAM_RESOLVE:
+		return "cannot resolve the upstream host";
+	case UPSTREAM_CONNECT:
+		return "cannot connect to the upstream";
+	case UPSTREAM_TIMEOUT:
+		return "the upstream did not answer in time";
+	case UPSTREAM_CERTIFICATE:
+		return "the upstream's TLS certificate is not trusted";
+	case UPSTREAM_TLS:
+		return "TLS failure with the upstream";
+	case UPSTREAM_CLOSED:
+		return "the upstream closed the connection";
+	case UPSTREAM_BROKEN:
+		return "the upstream connection was lost";
+	case UPSTREAM_CLIENT_GONE:
+		return "the client went away";
+	case UPSTREAM_NO_MEMORY:
+		return "out of memory";
+	}
+	return "upstream error";
+}

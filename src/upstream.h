@@ -1,0 +1,105 @@
+/*
+ * upstream.h -- connections to the upstream: resolve, connect, TLS,
+ * and a pool of idle connections shared by all client threads.
+ *
+ * A connection is owned by one thread from upstream_open() until
+ * upstream_close().  Data goes in and out through BearSSL's own buffer
+ * (no copies beyond what TLS needs): upstream_send_space() lends the
+ * free part of the send buffer, upstream_receive() lends decrypted
+ * bytes.  Every wait is bounded by the connection's deadline and
+ * abandoned when the watched client hangs up.
+ *
+ * Plaintext that passed through a connection (the request head with
+ * the Authorization header) is wiped when the connection is destroyed.
+ */
+#ifndef UPSTREAM_H
+#define UPSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <bearssl.h>
+
+#include "url.h"
+
+enum upstream_error {
+	UPSTREAM_OK = 0,
+	UPSTREAM_RESOLVE,       /* the host name did not resolve */
+	UPSTREAM_CONNECT,       /* no address accepted a connection */
+	UPSTREAM_TIMEOUT,       /* connect, handshake or response too slow */
+	UPSTREAM_CERTIFICATE,   /* chain or host name not trusted */
+	UPSTREAM_TLS,           /* TLS failure: alert, protocol error */
+	UPSTREAM_CLOSED,        /* the upstream closed cleanly (close_notify) */
+	UPSTREAM_BROKEN,        /* connection reset or cut without close_notify */
+	UPSTREAM_CLIENT_GONE,   /* the watched client hung up */
+	UPSTREAM_NO_MEMORY
+};
+
+struct upstream;
+
+/*
+ * Set the target and the trust anchors (not copied: they must outlive
+ * every connection), once, before the first upstream_open().
+ */
+void upstream_configure(const struct url *url,
+    const br_x509_trust_anchor *anchors, size_t anchor_count);
+
+/*
+ * Take an idle pooled connection that is still open, or connect, and
+ * finish the TLS handshake (with session resumption when a session is
+ * cached) before `deadline`.  *reused tells which.  `client_fd` is
+ * watched for hang-up during every later wait.
+ */
+enum upstream_error upstream_open(struct upstream **out, int client_fd,
+    int64_t deadline, bool *reused);
+
+/*
+ * Give the connection back: to the pool when `reusable` (a complete,
+ * correctly framed exchange) and nothing is left unread, else destroy
+ * it, wiping what it held.
+ */
+void upstream_close(struct upstream *u, bool reusable);
+
+/* The URL given to upstream_configure(). */
+const struct url *upstream_url(void);
+
+/* The deadline for the waits that follow. */
+void upstream_set_deadline(struct upstream *u, int64_t deadline);
+
+/*
+ * Copy data into the send buffer, sending full records as needed.
+ * Nothing is sent for a partial record until upstream_flush().
+ */
+enum upstream_error upstream_write(struct upstream *u, const void *data,
+    size_t length);
+
+/*
+ * Lend the free part of the send buffer, for reading request body bytes
+ * into it directly; upstream_send_commit() says how many were put there.
+ */
+enum upstream_error upstream_send_space(struct upstream *u,
+    unsigned char **space, size_t *length);
+void upstream_send_commit(struct upstream *u, size_t length);
+
+/* Send everything buffered so far. */
+enum upstream_error upstream_flush(struct upstream *u);
+
+/* True once any byte of the current request has left for the socket. */
+bool upstream_sent_anything(const struct upstream *u);
+
+/*
+ * Wait for decrypted bytes and lend them: *data, *length stay valid
+ * until upstream_consume().  UPSTREAM_CLOSED means a clean end.
+ */
+enum upstream_error upstream_receive(struct upstream *u,
+    const unsigned char **data, size_t *length);
+void upstream_consume(struct upstream *u, size_t length);
+
+/* A short description of an error for the 502 body and the log. */
+const char *upstream_error_message(enum upstream_error error);
+
+/* Pool statistics, for tests and the benchmark's curiosity. */
+size_t upstream_pool_size(void);
+
+#endif
