@@ -24,6 +24,7 @@
 
 enum body_result {
 	BODY_COMPLETE,
+	BODY_COMPLETE_EXCESS,   /* complete, but the upstream sent more */
 	BODY_UPSTREAM_FAILED,   /* report->why says how */
 	BODY_CLIENT_FAILED      /* the client went away or stopped reading */
 };
@@ -398,6 +399,7 @@ relay_length_body(struct client *c, struct upstream *u, uint64_t remaining,
     const char *buffered, size_t buffered_length, struct relay_report *report)
 {
 	size_t n = min_size(remaining, buffered_length);
+	bool excess = buffered_length > n;
 
 	if (write_body_piece(c, false, buffered, n) != IO_OK)
 		return BODY_CLIENT_FAILED;
@@ -421,7 +423,7 @@ relay_length_body(struct client *c, struct upstream *u, uint64_t remaining,
 		upstream_consume(u, n);
 		remaining -= n;
 	}
-	return BODY_COMPLETE;
+	return excess ? BODY_COMPLETE_EXCESS : BODY_COMPLETE;
 }
 
 /*
@@ -457,10 +459,14 @@ relay_chunked_body(struct client *c, struct upstream *u, bool rechunk,
 			n -= used;
 			consumed += used;
 			if (r == CHUNKED_DONE) {
+				/* Surplus still lent stays unconsumed, and
+				 * upstream_close() sees it. */
 				if (lent)
 					upstream_consume(u, consumed);
-				return write_last_chunk(c, rechunk) == IO_OK ?
-				    BODY_COMPLETE : BODY_CLIENT_FAILED;
+				if (write_last_chunk(c, rechunk) != IO_OK)
+					return BODY_CLIENT_FAILED;
+				return !lent && n > 0 ? BODY_COMPLETE_EXCESS :
+				    BODY_COMPLETE;
 			}
 		}
 		if (lent)
@@ -555,6 +561,7 @@ relay_response(struct client *c, struct upstream *u,
 	}
 	switch (resp.body) {
 	case HTTP_BODY_NONE:
+		result = have > 0 ? BODY_COMPLETE_EXCESS : BODY_COMPLETE;
 		break;
 	case HTTP_BODY_LENGTH:
 		result = relay_length_body(c, u, resp.content_length, rest, have,
@@ -570,9 +577,9 @@ relay_response(struct client *c, struct upstream *u,
 	}
 	if (result == BODY_CLIENT_FAILED && report->why == NULL)
 		report->why = "client stopped reading";
-	report->keep_alive = keep_alive && result == BODY_COMPLETE;
-	upstream_close(u, result == BODY_COMPLETE && resp.keep_alive &&
-	    have <= (resp.body == HTTP_BODY_LENGTH ? resp.content_length : 0));
+	report->keep_alive = keep_alive && (result == BODY_COMPLETE ||
+	    result == BODY_COMPLETE_EXCESS);
+	upstream_close(u, result == BODY_COMPLETE && resp.keep_alive);
 	return STATUS_NONE;
 }
 

@@ -162,6 +162,8 @@ respond(struct client *c, enum status status, const char *why,
 	struct iovec iov[2];
 	int body_length, head_length;
 
+	if (why == NULL)
+		why = status_reason(status);
 	json_escape(why, message, sizeof message);
 	if (status < 400)
 		body_length = snprintf(body, sizeof body,

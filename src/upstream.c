@@ -372,6 +372,54 @@ run_until(struct upstream *u, unsigned target)
 	}
 }
 
+/*
+ * TLS 1.2 with ECDHE and AEAD ciphers only: forward secrecy, no CBC, no
+ * static RSA, no SHA-1.  That is what api.openai.com and Azure offer;
+ * leaving the rest of BearSSL out also keeps the binary small.
+ */
+static void
+configure_tls(struct upstream *u)
+{
+	static const uint16_t suites[] = {
+		BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	};
+	static const br_hash_class *const hashes[] = {
+		&br_sha256_vtable, &br_sha384_vtable, &br_sha512_vtable,
+	};
+	br_ssl_engine_context *eng = &u->client.eng;
+	br_x509_minimal_context *x509 = &u->x509;
+	size_t i;
+
+	br_ssl_client_zero(&u->client);
+	br_ssl_engine_set_versions(eng, BR_TLS12, BR_TLS12);
+	br_ssl_engine_set_suites(eng, suites, sizeof suites / sizeof suites[0]);
+	br_x509_minimal_init(x509, &br_sha256_vtable, shared.anchors,
+	    shared.anchor_count);
+	for (i = 0; i < sizeof hashes / sizeof hashes[0]; i++) {
+		int id = (int)(hashes[i]->desc >> BR_HASHDESC_ID_OFF) &
+		    BR_HASHDESC_ID_MASK;
+
+		br_ssl_engine_set_hash(eng, id, hashes[i]);
+		br_x509_minimal_set_hash(x509, id, hashes[i]);
+	}
+	br_ssl_engine_set_prf_sha256(eng, br_tls12_sha256_prf);
+	br_ssl_engine_set_prf_sha384(eng, br_tls12_sha384_prf);
+	br_ssl_engine_set_default_ec(eng);
+	br_ssl_engine_set_default_rsavrfy(eng);
+	br_ssl_engine_set_default_ecdsa(eng);
+	br_ssl_engine_set_default_aes_gcm(eng);
+	br_ssl_engine_set_default_chapol(eng);
+	br_x509_minimal_set_rsa(x509, br_ssl_engine_get_rsavrfy(eng));
+	br_x509_minimal_set_ecdsa(x509, br_ssl_engine_get_ec(eng),
+	    br_ssl_engine_get_ecdsa(eng));
+	br_ssl_engine_set_x509(eng, &x509->vtable);
+}
+
 static enum upstream_error
 handshake(struct upstream *u)
 {
@@ -379,9 +427,7 @@ handshake(struct upstream *u)
 	br_ssl_engine_context *eng = &u->client.eng;
 	enum upstream_error e;
 
-	br_ssl_client_init_full(&u->client, &u->x509, shared.anchors,
-	    shared.anchor_count);
-	br_ssl_engine_set_versions(eng, BR_TLS12, BR_TLS12);
+	configure_tls(u);
 	br_ssl_engine_set_buffer(eng, u->iobuf, sizeof u->iobuf, 0);
 	br_ssl_engine_set_protocol_names(eng, alpn, 1);
 	if (shared.ip_length != 0) {
