@@ -85,7 +85,7 @@ cli_parse(int argc, char **argv, struct config *config)
 
 	memset(config, 0, sizeof *config);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_PORT:
 			if (parse_port(optarg, &config->port) != 0)

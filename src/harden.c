@@ -4,6 +4,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -23,8 +24,15 @@ harden_process(void)
 	return 0;
 }
 
+static bool
+must_scrub(const char *entry)
+{
+	return strncmp(entry, "LD_", 3) == 0 ||
+	    strncmp(entry, "OPENAI_API_KEY=", 15) == 0;
+}
+
 int
-harden_scrub_loader_environment(void)
+harden_scrub_environment(void)
 {
 	char **from, **to;
 	int removed = 0;
@@ -32,7 +40,7 @@ harden_scrub_loader_environment(void)
 	if (environ == NULL)
 		return 0;
 	for (from = to = environ; *from != NULL; from++) {
-		if (strncmp(*from, "LD_", 3) == 0) {
+		if (must_scrub(*from)) {
 			explicit_bzero(*from, strlen(*from));
 			removed++;
 		} else {

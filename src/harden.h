@@ -18,11 +18,13 @@
 int harden_process(void);
 
 /*
- * Remove every LD_* variable from the environment, and overwrite its
- * text in place, so that it is gone from /proc/PID/environ too (that
- * file shows the original environment block, which unsetenv() leaves
- * intact).  Returns how many variables were removed.
+ * Remove from the environment every LD_* variable (loader controls have
+ * no business in a process holding a secret) and OPENAI_API_KEY (when
+ * root's shell exported it, we inherited a second copy of the key), and
+ * overwrite their text in place, so that they are gone from
+ * /proc/PID/environ too: that file shows the original environment
+ * block, which unsetenv() leaves intact.  Returns how many were removed.
  */
-int harden_scrub_loader_environment(void);
+int harden_scrub_environment(void);
 
 #endif

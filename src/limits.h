@@ -32,6 +32,18 @@
 #define CHUNK_LINE_MAX          1024
 #define TRAILER_MAX             (8 * 1024)
 
+/* Interim (1xx) responses skipped before the real one.  Servers send
+ * one or two (100 Continue, 103 Early Hints); more is a broken upstream. */
+#define INTERIM_RESPONSES_MAX   8
+
+/* End-entity certificate kept for the IP address check of an
+ * IP-literal upstream.  Real ones are 1-3 KiB. */
+#define CERTIFICATE_DER_MAX     (16 * 1024)
+
+/* Request bytes drained, at most, before closing after an error
+ * answer (see lingering_close() in serve.c). */
+#define LINGER_DRAIN_MAX        (1024 * 1024)
+
 /* Key line read from standard input, including "Bearer " in front.
  * OpenAI keys are about 170 bytes today. */
 #define KEY_BUFFER_SIZE         1024
@@ -65,6 +77,7 @@
  * next body bytes.  Reasoning models may think for many minutes before
  * the first byte of a non-streamed answer. */
 #define UPSTREAM_IDLE_TIMEOUT_MS (15 * 60 * 1000)
+#define UPSTREAM_SEND_TIMEOUT_MS (60 * 1000) /* upstream not taking the request */
 #define SHUTDOWN_GRACE_MS       2000 /* in-flight connections after /shutdown */
 #define LINGER_MS               1000 /* drain unread input before close */
 

@@ -64,7 +64,7 @@ main(int argc, char **argv)
 		log_message("cannot harden the process: %s", strerror(errno));
 		return status;
 	}
-	harden_scrub_loader_environment();
+	harden_scrub_environment();
 	if ((status = cli_parse(argc, argv, &config)) >= 0)
 		return status;
 	if (load_anchors() != 0)

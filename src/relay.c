@@ -138,10 +138,10 @@ open_and_send_head(struct client *c, const struct http_request *req,
 		bool reused;
 
 		e = upstream_open(&u, c->fd,
-		    clock_ms() + UPSTREAM_CONNECT_TIMEOUT_MS, &reused);
+		    clock_ms() + UPSTREAM_CONNECT_TIMEOUT_MS, attempt > 0, &reused);
 		if (e != UPSTREAM_OK)
 			return e;
-		upstream_set_deadline(u, clock_ms() + CLIENT_BODY_TIMEOUT_MS);
+		upstream_set_deadline(u, clock_ms() + UPSTREAM_SEND_TIMEOUT_MS);
 		if ((e = write_request_head(u, req)) == UPSTREAM_OK &&
 		    (e = upstream_write(u, body, *first)) == UPSTREAM_OK &&
 		    (e = upstream_flush(u)) == UPSTREAM_OK) {
@@ -188,7 +188,7 @@ send_length_body(struct client *c, struct upstream *u, uint64_t remaining,
 			return client_body_failure(r, report);
 		upstream_send_commit(u, (size_t)r);
 		remaining -= (uint64_t)r;
-		upstream_set_deadline(u, clock_ms() + CLIENT_BODY_TIMEOUT_MS);
+		upstream_set_deadline(u, clock_ms() + UPSTREAM_SEND_TIMEOUT_MS);
 		if ((e = upstream_flush(u)) != UPSTREAM_OK)
 			goto upstream_failed;
 	}
@@ -253,7 +253,7 @@ send_chunked_body(struct client *c, struct upstream *u,
 		if (r <= 0)
 			return client_body_failure(r, report);
 		c->end = (size_t)r;
-		upstream_set_deadline(u, clock_ms() + CLIENT_BODY_TIMEOUT_MS);
+		upstream_set_deadline(u, clock_ms() + UPSTREAM_SEND_TIMEOUT_MS);
 	}
 upstream_failed:
 	report->why = upstream_error_message(e);
@@ -286,7 +286,7 @@ read_response_head(struct client *c, struct upstream *u,
 		if (head > 0 && resp->code >= 200)
 			return (size_t)head;
 		if (head > 0) {
-			if (resp->code == 101 || ++interim > 8) {
+			if (resp->code == 101 || ++interim > INTERIM_RESPONSES_MAX) {
 				*why = "unexpected interim response from upstream";
 				return 0;
 			}
@@ -591,6 +591,7 @@ relay_forward(struct client *c, const struct http_request *req,
 	enum upstream_error e;
 	enum status status;
 	size_t first;
+	bool body_started;
 
 	report->keep_alive = false;
 	report->upstream_code = 0;
@@ -605,8 +606,9 @@ relay_forward(struct client *c, const struct http_request *req,
 		report->why = upstream_error_message(e);
 		return e == UPSTREAM_CLIENT_GONE ? STATUS_NONE : status_for(e);
 	}
+	body_started = c->end > c->start + head_length;
 	c->start += head_length + first;
-	if (req->expect_continue && c->start == c->end) {
+	if (req->expect_continue && !body_started) {
 		struct iovec iov = iov_const("HTTP/1.1 100 Continue\r\n\r\n", 25);
 
 		if (client_write(c, &iov, 1, 0) != IO_OK) {

@@ -203,7 +203,7 @@ lingering_close(struct client *c)
 	size_t drained = 0;
 
 	shutdown(c->fd, SHUT_WR);
-	while (drained < 16 * sizeof c->buf) {
+	while (drained < LINGER_DRAIN_MAX) {
 		ssize_t n = io_read(c->fd, c->buf, sizeof c->buf, deadline, -1);
 
 		if (n <= 0)
@@ -306,10 +306,12 @@ serve_connection(struct client *c)
 			respond(c, status, report.why, NULL);
 			break;
 		}
-		if (report.why != NULL) {
-			log_message("POST /v1/responses: %s (upstream status %d)",
-			    report.why, report.upstream_code);
-		}
+		if (report.why != NULL && report.upstream_code != 0)
+			log_message("\"POST /v1/responses\" %d relayed, then: %s",
+			    report.upstream_code, report.why);
+		else if (report.why != NULL)
+			log_message("\"POST /v1/responses\" no response: %s",
+			    report.why);
 		if (!report.keep_alive)
 			return;
 	}

@@ -53,8 +53,9 @@ serverinfo_write(const char *path, uint16_t port, pid_t pid, const char **why)
 	}
 	n = snprintf(line, sizeof line, "{\"port\":%u,\"pid\":%lu}\n",
 	    (unsigned)port, (unsigned long)pid);
-	if (fchmod(fd, 0644) != 0 || write_all(fd, line, (size_t)n) != 0 ||
-	    fsync(fd) != 0) {
+	/* No fsync: the file only means something while we run, and
+	 * waiting for a disk would delay start-up by milliseconds. */
+	if (fchmod(fd, 0644) != 0 || write_all(fd, line, (size_t)n) != 0) {
 		*why = "cannot write temporary file";
 		goto fail;
 	}

@@ -33,9 +33,6 @@
 #include "limits.h"
 #include "upstream.h"
 
-/* Largest end-entity certificate we keep for the IP address check. */
-#define CERTIFICATE_DER_MAX     (16 * 1024)
-
 /*
  * An X.509 engine wrapped around BearSSL's minimal one, for IP-literal
  * hosts: the minimal engine validates the chain (given no server name,
@@ -506,13 +503,13 @@ pool_take(void)
 
 enum upstream_error
 upstream_open(struct upstream **out, int client_fd, int64_t deadline,
-    bool *reused)
+    bool fresh, bool *reused)
 {
 	struct upstream *u;
 	enum upstream_error e;
 
 	*out = NULL;
-	if ((u = pool_take()) != NULL) {
+	if (!fresh && (u = pool_take()) != NULL) {
 		u->client_fd = client_fd;
 		u->deadline = deadline;
 		u->sent_anything = false;

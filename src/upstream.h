@@ -46,13 +46,13 @@ void upstream_configure(const struct url *url,
     const br_x509_trust_anchor *anchors, size_t anchor_count);
 
 /*
- * Take an idle pooled connection that is still open, or connect, and
- * finish the TLS handshake (with session resumption when a session is
- * cached) before `deadline`.  *reused tells which.  `client_fd` is
- * watched for hang-up during every later wait.
+ * Take an idle pooled connection that is still open (unless `fresh`),
+ * or connect and finish the TLS handshake (with session resumption when
+ * a session is cached) before `deadline`.  *reused tells which.
+ * `client_fd` is watched for hang-up during every later wait.
  */
 enum upstream_error upstream_open(struct upstream **out, int client_fd,
-    int64_t deadline, bool *reused);
+    int64_t deadline, bool fresh, bool *reused);
 
 /*
  * Give the connection back: to the pool when `reusable` (a complete,
