@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#include "limits.h"
+#include "bounds.h"
 #include "status.h"
 
 struct slice {

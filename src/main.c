@@ -101,6 +101,7 @@ main(int argc, char **argv)
 	    config.upstream.authority, config.upstream.path);
 
 	serve_run(listen_fd, config.http_shutdown);
+	upstream_drain_pool();
 	secret_wipe();
 	log_message("shut down");
 	return 0;

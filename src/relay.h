@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #include "http.h"
-#include "limits.h"
+#include "bounds.h"
 #include "status.h"
 
 /*

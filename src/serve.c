@@ -27,7 +27,7 @@
 
 #include "http.h"
 #include "io.h"
-#include "limits.h"
+#include "bounds.h"
 #include "log.h"
 #include "policy.h"
 #include "relay.h"

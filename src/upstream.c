@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,7 @@
 
 #include "certip.h"
 #include "io.h"
-#include "limits.h"
+#include "bounds.h"
 #include "upstream.h"
 
 /*
@@ -61,10 +62,11 @@ struct upstream {
 	/* http:// (loopback testing only): iobuf is split in two halves. */
 	size_t plain_out;               /* bytes waiting in iobuf[0..) */
 	size_t plain_in_start, plain_in_end; /* in iobuf[PLAIN_IN..) */
-	struct ip_check *ip_check;
 	br_ssl_client_context client;
 	br_x509_minimal_context x509;
 	unsigned char iobuf[BR_SSL_BUFSIZE_MONO];
+	/* Last: its pages are never touched for a host name. */
+	struct ip_check ip_check;
 };
 
 #define PLAIN_IN (BR_SSL_BUFSIZE_MONO / 2)
@@ -428,14 +430,11 @@ handshake(struct upstream *u)
 	br_ssl_engine_set_buffer(eng, u->iobuf, sizeof u->iobuf, 0);
 	br_ssl_engine_set_protocol_names(eng, alpn, 1);
 	if (shared.ip_length != 0) {
-		u->ip_check = calloc(1, sizeof *u->ip_check);
-		if (u->ip_check == NULL)
-			return UPSTREAM_NO_MEMORY;
-		u->ip_check->vtable = &ip_check_class;
-		u->ip_check->inner = &u->x509.vtable;
-		memcpy(u->ip_check->ip, shared.ip, shared.ip_length);
-		u->ip_check->ip_length = shared.ip_length;
-		br_ssl_engine_set_x509(eng, &u->ip_check->vtable);
+		u->ip_check.vtable = &ip_check_class;
+		u->ip_check.inner = &u->x509.vtable;
+		memcpy(u->ip_check.ip, shared.ip, shared.ip_length);
+		u->ip_check.ip_length = shared.ip_length;
+		br_ssl_engine_set_x509(eng, &u->ip_check.vtable);
 	}
 	pthread_mutex_lock(&shared.lock);
 	if (shared.have_session)
@@ -461,12 +460,10 @@ destroy(struct upstream *u)
 {
 	if (u->fd >= 0)
 		close(u->fd);
-	if (u->ip_check != NULL) {
-		explicit_bzero(u->ip_check, sizeof *u->ip_check);
-		free(u->ip_check);
-	}
-	/* The engine's buffer and context held the Authorization header. */
-	explicit_bzero(u, sizeof *u);
+	/* The engine's buffer and context held the Authorization header.
+	 * (The IP check's pages are left alone: they hold only a public
+	 * certificate, and touching them would cost memory.) */
+	explicit_bzero(u, offsetof(struct upstream, ip_check));
 	munmap(u, sizeof *u);
 }
 
@@ -585,15 +582,18 @@ upstream_url(void)
 	return shared.url;
 }
 
-size_t
-upstream_pool_size(void)
+void
+upstream_drain_pool(void)
 {
-	size_t n;
+	struct upstream *u;
 
 	pthread_mutex_lock(&shared.lock);
-	n = shared.idle_count;
+	while ((u = shared.idle) != NULL) {
+		shared.idle = u->next;
+		shared.idle_count--;
+		destroy(u);
+	}
 	pthread_mutex_unlock(&shared.lock);
-	return n;
 }
 
 void

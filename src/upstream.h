@@ -99,7 +99,7 @@ void upstream_consume(struct upstream *u, size_t length);
 /* A short description of an error for the 502 body and the log. */
 const char *upstream_error_message(enum upstream_error error);
 
-/* Pool statistics, for tests and the benchmark's curiosity. */
-size_t upstream_pool_size(void);
+/* Destroy every idle connection (at shutdown), wiping what it held. */
+void upstream_drain_pool(void);
 
 #endif

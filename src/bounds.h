@@ -1,11 +1,11 @@
 /*
- * limits.h -- every size, count and timeout of the proxy, in one place.
+ * bounds.h -- every size, count and timeout of the proxy, in one place.
  *
  * Each value has the reason it is what it is.  The man page's LIMITS
  * section lists them; change both together.
  */
-#ifndef LIMITS_H
-#define LIMITS_H
+#ifndef BOUNDS_H
+#define BOUNDS_H
 
 /* Request head (request line and all header lines) read from a client.
  * A Responses API request head is a few hundred bytes; 64 KiB leaves

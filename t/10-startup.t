@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+# Command line, exit codes and where the proxy listens.
+import os
+import socket
+import sys
+
+sys.dont_write_bytecode = True  # keep t/lib free of __pycache__
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import harness as h  # noqa: E402
+
+
+def listening_addresses(port):
+    """Local addresses of LISTEN sockets on `port` from /proc/net/tcp{,6}."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    addr, hexport = fields[1].split(":")
+                    if fields[3] == "0A" and int(hexport, 16) == port:
+                        found.append((table, addr))
+        except OSError:
+            pass
+    return found
+
+
+def main(t):
+    key = t.key + "\n"
+
+    rc, out, err = t.run_proxy_expect_exit(["--help"], key="")
+    t.is_(rc, 0, "--help exits 0")
+    t.like(out, r"--upstream-url", "--help prints usage (with --upstream-url) on stdout")
+    t.like(out, r"--port", "--help mentions --port")
+
+    rc, out, err = t.run_proxy_expect_exit(["--version"], key="")
+    t.is_(rc, 0, "--version exits 0")
+    t.like(out, r"\d+\.\d+", "--version prints a version number on stdout")
+
+    usage_errors = [
+        (["--bogus"], "unknown option"),
+        (["--port"], "--port without a value"),
+        (["--port", "abc"], "--port abc"),
+        (["--port", "70000"], "--port 70000"),
+        (["--port", "-1"], "--port -1"),
+        (["--port", "80x"], "--port 80x"),
+        (["extra-operand"], "a stray operand"),
+        (["--upstream-url"], "--upstream-url without a value"),
+    ]
+    for args, what in usage_errors:
+        rc, out, err = t.run_proxy_expect_exit(args, key=key)
+        t.is_(rc, 2, "usage error exits 2: %s" % what)
+        t.ok(err.strip() != b"", "usage error prints a message on stderr: %s" % what)
+
+    bad_urls = [
+        "ftp://localhost/v1/responses",
+        "http://example.com/v1/responses",
+        "http://10.0.0.1/v1/responses",
+        "http://localhost.example.com/v1/responses",
+        "not a url",
+        "https://",
+        "https:///v1/responses",
+        "https://[::1/v1/responses",
+        "https://localhost:99999/v1/responses",
+        "//localhost/v1/responses",
+        "",
+    ]
+    for url in bad_urls:
+        rc, out, err = t.run_proxy_expect_exit(["--upstream-url", url], key=key)
+        t.ok(rc is not None and rc != 0,
+             "bad --upstream-url %r exits non-zero (got %r)" % (url, rc))
+        t.ok(err.strip() != b"", "bad --upstream-url %r prints a message" % url)
+
+    rc, out, err = t.run_proxy_expect_exit(
+        ["--ca-file", t.path("does-not-exist.pem"),
+         "--upstream-url", "https://localhost:1/v1/responses"], key=key)
+    t.is_(rc, 1, "missing --ca-file exits 1")
+    t.ok(err.strip() != b"", "missing --ca-file prints a message")
+
+    garbage = t.path("garbage.pem")
+    with open(garbage, "w") as f:
+        f.write("this is not a certificate\n")
+    rc, out, err = t.run_proxy_expect_exit(
+        ["--ca-file", garbage, "--upstream-url", "https://localhost:1/v1/responses"],
+        key=key)
+    t.ok(rc is not None and rc != 0, "--ca-file without certificates exits non-zero (got %r)" % rc)
+
+    # Loopback http:// upstreams are accepted.
+    for url in ("http://127.0.0.1:1/v1/responses", "http://[::1]:1/v1/responses"):
+        try:
+            px = t.proxy(url=url)
+            t.ok(px.running(), "http:// to loopback is accepted: %s" % url)
+            px.stop()
+        except RuntimeError as e:
+            t.ok(False, "http:// to loopback is accepted: %s" % url)
+            t.diag(str(e))
+
+    # URL with a query and IPv4 / [IPv6] / name hosts are accepted.
+    for url in ("https://localhost:1/custom/path?api-version=1",
+                "https://127.0.0.1:1/v1/responses", "https://[::1]:1/v1/responses"):
+        try:
+            px = t.proxy(url=url, args=["--ca-file", t.ca_file])
+            t.ok(px.running(), "--upstream-url %s is accepted" % url)
+            px.stop()
+        except RuntimeError as e:
+            t.ok(False, "--upstream-url %s is accepted" % url)
+            t.diag(str(e))
+
+    up = t.upstream()
+    px = t.proxy(upstream=up)
+    t.ok(isinstance(px.port, int) and 0 < px.port < 65536,
+         "without --port an ephemeral port is chosen (%r)" % px.port)
+    addrs = listening_addresses(px.port)
+    t.is_(addrs, [("/proc/net/tcp", "0100007F")],
+          "the proxy listens on 127.0.0.1 only")
+    r = h.post(px, b'{"hello":"world"}')
+    t.is_(r.status, 200, "a POST /v1/responses through the ephemeral port works")
+    t.is_(px.stop(), 0, "SIGTERM: exit status 0")
+
+    port = h.free_port()
+    px = t.proxy(upstream=up, args=["--port", str(port)])
+    t.is_(px.port, port, "--port N: server-info reports N")
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        connected = True
+    except OSError as e:
+        connected = False
+        t.diag(str(e))
+    t.ok(connected, "--port N: 127.0.0.1:N accepts connections")
+    px.stop()
+
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    busy = blocker.getsockname()[1]
+    rc, out, err = t.run_proxy_expect_exit(
+        ["--port", str(busy), "--upstream-url", up.url(), "--ca-file", t.ca_file],
+        key=key)
+    blocker.close()
+    t.is_(rc, 1, "--port on a port already in use exits 1")
+    t.ok(err.strip() != b"", "--port in use prints a message")
+
+
+h.run(main)

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+# Upstream connections that the proxy keeps for reuse: a connection goes back
+# for reuse only after a complete exchange, and one the server has closed
+# meanwhile is not used to fail a request.
+import os
+import socket
+import struct
+import sys
+import time
+
+sys.dont_write_bytecode = True  # keep t/lib free of __pycache__
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import harness as h  # noqa: E402
+
+
+def main(t):
+    up = t.upstream()
+    px = t.proxy(upstream=up)
+
+    def next_is_clean(what):
+        """A request after `what` is forwarded as exactly itself."""
+        before = len(up.requests())
+        body = b'{"after":"%s"}' % what.encode()[:30]
+        r = h.post(px, body)
+        j = r.json() or {}
+        t.ok(r.status == 200 and j.get("body_len") == len(body) and
+             j.get("target") == "/v1/responses",
+             "after %s: the next request gets its own intact answer (%r)" % (what, r))
+        new = up.requests()[before:]
+        t.is_([(q["method"], q["target"], q["body_len"]) for q in new],
+              [("POST", "/v1/responses", len(body))],
+              "after %s: the upstream sees exactly that one request" % what)
+
+    r1 = h.post(px, b"{}")
+    r2 = h.post(px, b"{}")
+    t.ok(r1.status == r2.status == 200, "two requests in a row")
+    t.diag("upstream connections for two sequential requests: %s and %s" %
+           (r1.header1("x-upstream-conn"), r2.header1("x-upstream-conn")))
+
+    # The server closes an idle connection (cleanly) after 100 ms.
+    r = h.post(px, b"{}", mode="idleclose:100")
+    t.is_(r.status, 200, "idleclose: first answer")
+    time.sleep(0.5)
+    next_is_clean("the upstream closed an idle connection")
+
+    r = h.post(px, b"{}", mode="close:5000")
+    t.ok(r.status == 200 and r.body == h.pattern(5000), "close-delimited answer")
+    next_is_clean("a close-delimited answer")
+
+    r = h.post(px, b"{}", mode="interim")
+    t.is_(r.status, 200, "answer with 100 and 103 interim responses")
+    next_is_clean("interim responses")
+
+    r = h.post(px, b"{}", mode="status:500")
+    t.is_(r.status, 500, "upstream 500")
+    next_is_clean("an upstream 500")
+
+    r = h.post(px, b"{}", mode="drop:1000")
+    t.ok(not r.complete or r.status == 502, "upstream died mid-body")
+    next_is_clean("the upstream died mid-body")
+
+    # The client vanishes in the middle of a stream: the upstream connection
+    # still carries the rest of that stream and must not be reused.
+    c = px.connect()
+    c.send(h.request_bytes(headers=[("x-test-mode", "sse:20:30")], body=b"{}"))
+    c.sock.settimeout(5)
+    t.like(c.sock.recv(1000), r"^HTTP/1\.1 200", "a stream starts")
+    c.close()
+    time.sleep(0.2)
+    next_is_clean("the client left in the middle of a stream")
+    time.sleep(0.7)
+    next_is_clean("the client left in the middle of a stream (after it ended)")
+
+    # The client vanishes in the middle of its request body: the upstream
+    # connection holds half a request and must not be reused.
+    c = px.connect()
+    c.send(b"POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" +
+           b"y" * 100)
+    time.sleep(0.3)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+    time.sleep(0.3)
+    next_is_clean("the client left in the middle of its request body")
+
+    c = px.connect()
+    c.send(b"POST /v1/responses HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"64\r\n" + b"z" * 100 + b"\r\n")
+    time.sleep(0.3)
+    c.close()
+    time.sleep(0.3)
+    next_is_clean("the client left in the middle of a chunked request body")
+    t.ok(all(q["body_len"] != 100 and q["body_len"] != 5000 for q in up.requests()),
+         "no truncated client body was ever delivered as a complete request")
+
+
+h.run(main)

@@ -1,0 +1,598 @@
+#!/usr/bin/env python3
+"""Test upstream for the responses-api-proxy integration tests.
+
+A hand-written, threaded HTTP/1.1 server (TLS by default, plain with --plain)
+on 127.0.0.1, ephemeral port.  It prints its port as the first line of stdout.
+Every event is appended as one JSON line to the --log file:
+
+  {"type":"conn","conn":N,"time":T}                      at TCP accept
+  {"type":"tls","conn":N,"ok":bool,"sni":S,"error":E}     after the handshake
+  {"type":"request","conn":N,"seq":K,"method":..,"target":..,"version":..,
+   "headers":[[name,value],...],      (original case and order)
+   "framing":"length|chunked|none|both","chunk_count":C,"trailers":[..],
+   "body_len":L,"body_sha256":H,"body":latin-1 text if L <= 4096,"time":T}
+  {"type":"error","conn":N,"error":E}                     bad request etc.
+
+The response is selected per request by the "x-test-mode" request header:
+
+  echo (default)      200 JSON: what was received (Authorization redacted)
+  status:NNN          status NNN, small JSON body; Location for 3xx
+  headers             end-to-end headers (repeated Set-Cookie, x-request-id,
+                      ...) mixed with hop-by-hop ones the proxy must drop
+  big:N               N bytes of pattern(N), Content-Length
+  bigchunked:N        same, chunked in irregular sizes
+  oddchunked:N        same, chunked with upper-case hex, chunk extensions
+                      and a trailer section
+  sse:COUNT:DELAYMS   text/event-stream, one ~200-byte event per chunk every
+                      DELAYMS ms; each event carries its send time ("sent")
+  drop:BYTES          Content-Length BYTES+100000, send BYTES, close abruptly
+                      (no TLS close_notify)
+  dropchunked:BYTES   chunked, BYTES of body, close without the last chunk
+  close[:N]           no framing, pattern(N) delimited by a clean close
+  slow:MS             wait MS ms, then echo
+  idleclose:MS        echo (keep-alive), then close cleanly after MS ms idle:
+                      a pooled connection that the server has since closed
+  interim             100 Continue, 103 Early Hints, then echo
+  badhead             garbage status line, then close
+  truncated           part of a status line, then close
+  hugehead:N          200 with a single N-byte header value
+  eof                 read the request, close cleanly without answering
+  reset               read the request, close with RST (SO_LINGER 0)
+
+An unknown mode answers 599 so that a typo in a test cannot pass silently.
+To add a misbehaviour: write a function mode_NAME(conn, req, arg) and add it
+to MODES.
+"""
+
+import argparse
+import hashlib
+import json
+import random
+import socket
+import ssl
+import struct
+import sys
+import threading
+import time
+
+READ_TIMEOUT = 30.0
+MAX_HEAD = 256 * 1024
+MAX_BODY = 256 * 1024 * 1024
+BODY_LOG_LIMIT = 4096
+
+
+def pattern(n, seed=None):
+    """Deterministic pseudo-random bytes, shared with the test harness."""
+    return random.Random(n if seed is None else seed).randbytes(n)
+
+
+class Log:
+    def __init__(self, path):
+        self.lock = threading.Lock()
+        self.f = open(path, "a", encoding="utf-8")
+
+    def write(self, obj):
+        obj.setdefault("time", time.time())
+        line = json.dumps(obj, separators=(",", ":")) + "\n"
+        with self.lock:
+            self.f.write(line)
+            self.f.flush()
+
+
+class BadRequest(Exception):
+    pass
+
+
+class Closed(Exception):
+    pass
+
+
+class Conn:
+    """One accepted client connection with a read buffer."""
+
+    def __init__(self, sock, cid, log):
+        self.sock = sock
+        self.cid = cid
+        self.log = log
+        self.buf = bytearray()
+        self.keep_alive = True
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise Closed()
+        self.buf += data
+
+    def read_until(self, sep, limit):
+        start = 0
+        while True:
+            i = self.buf.find(sep, start)
+            if i >= 0:
+                out = bytes(self.buf[:i + len(sep)])
+                del self.buf[:i + len(sep)]
+                return out
+            if len(self.buf) > limit:
+                raise BadRequest("line or head too long")
+            start = max(0, len(self.buf) - len(sep) + 1)
+            self._fill()
+
+    def read_exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def close_clean(self):
+        """TLS close_notify (if TLS), then close."""
+        try:
+            if isinstance(self.sock, ssl.SSLSocket):
+                self.sock.settimeout(1.0)
+                self.sock.unwrap().close()
+                return
+        except (OSError, ValueError):
+            pass
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        self.sock.close()
+
+    def close_abrupt(self):
+        """Close without TLS close_notify: the peer sees a truncated stream."""
+        try:
+            raw = socket.socket(fileno=self.sock.detach()) \
+                if isinstance(self.sock, ssl.SSLSocket) else self.sock
+            raw.shutdown(socket.SHUT_RDWR)
+            raw.close()
+        except OSError:
+            pass
+
+    def close_reset(self):
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 struct.pack("ii", 1, 0))
+            raw = socket.socket(fileno=self.sock.detach()) \
+                if isinstance(self.sock, ssl.SSLSocket) else self.sock
+            raw.close()
+        except OSError:
+            pass
+
+
+class Request:
+    pass
+
+
+def header(headers, name):
+    """All values of header `name` (case-insensitive), in order."""
+    name = name.lower()
+    return [v for n, v in headers if n.lower() == name]
+
+
+def read_request(conn):
+    head = conn.read_until(b"\r\n\r\n", MAX_HEAD)
+    lines = head[:-4].split(b"\r\n")
+    try:
+        method, target, version = lines[0].decode("latin-1").split(" ")
+    except ValueError:
+        raise BadRequest("bad request line %r" % lines[0][:200])
+    headers = []
+    for line in lines[1:]:
+        name, sep, value = line.decode("latin-1").partition(":")
+        if not sep or not name or name != name.strip():
+            raise BadRequest("bad header line %r" % line[:200])
+        headers.append([name, value.strip(" \t")])
+    req = Request()
+    req.method, req.target, req.version, req.headers = method, target, version, headers
+    req.trailers = []
+    req.chunk_count = 0
+    te = header(headers, "transfer-encoding")
+    cl = header(headers, "content-length")
+    if any(v.lower() == "100-continue" for v in header(headers, "expect")):
+        conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+    if te and cl:
+        req.framing = "both"
+    elif te:
+        req.framing = "chunked"
+    elif cl:
+        req.framing = "length"
+    else:
+        req.framing = "none"
+    if te:
+        if te[-1].lower() != "chunked":
+            raise BadRequest("unsupported transfer-encoding %r" % te)
+        body = bytearray()
+        while True:
+            line = conn.read_until(b"\r\n", 4096)
+            size = int(line[:-2].split(b";")[0].strip(), 16)
+            if size == 0:
+                break
+            req.chunk_count += 1
+            body += conn.read_exact(size)
+            if conn.read_exact(2) != b"\r\n":
+                raise BadRequest("chunk not followed by CRLF")
+            if len(body) > MAX_BODY:
+                raise BadRequest("body too large")
+        while True:
+            line = conn.read_until(b"\r\n", 8192)
+            if line == b"\r\n":
+                break
+            req.trailers.append(line[:-2].decode("latin-1"))
+        req.body = bytes(body)
+    elif cl:
+        if len(set(cl)) != 1:
+            raise BadRequest("conflicting content-length %r" % cl)
+        n = int(cl[0])
+        if n > MAX_BODY:
+            raise BadRequest("body too large")
+        req.body = conn.read_exact(n)
+    else:
+        req.body = b""
+    conn_hdr = ",".join(header(headers, "connection")).lower()
+    if version == "HTTP/1.0" or "close" in [t.strip() for t in conn_hdr.split(",")]:
+        conn.keep_alive = False
+    return req
+
+
+def log_request(conn, seq, req):
+    entry = {
+        "type": "request", "conn": conn.cid, "seq": seq,
+        "method": req.method, "target": req.target, "version": req.version,
+        "headers": req.headers, "framing": req.framing,
+        "chunk_count": req.chunk_count, "trailers": req.trailers,
+        "body_len": len(req.body),
+        "body_sha256": hashlib.sha256(req.body).hexdigest(),
+    }
+    if len(req.body) <= BODY_LOG_LIMIT:
+        entry["body"] = req.body.decode("latin-1")
+    conn.log.write(entry)
+
+
+REASONS = {
+    100: "Continue", 103: "Early Hints", 200: "OK", 201: "Created",
+    202: "Accepted", 204: "No Content", 301: "Moved Permanently",
+    302: "Found", 303: "See Other", 304: "Not Modified",
+    307: "Temporary Redirect", 308: "Permanent Redirect",
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+    404: "Not Found", 409: "Conflict", 422: "Unprocessable Entity",
+    429: "Too Many Requests", 500: "Internal Server Error",
+    502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+    599: "Unknown Test Mode",
+}
+
+
+def head_bytes(status, headers):
+    out = "HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, "Whatever"))
+    for n, v in headers:
+        out += "%s: %s\r\n" % (n, v)
+    return (out + "\r\n").encode("latin-1")
+
+
+def send_full(conn, status, headers, body):
+    headers = list(headers)
+    if status not in (204, 304):
+        headers.append(("Content-Length", str(len(body))))
+    if not conn.keep_alive:
+        headers.append(("Connection", "close"))
+    conn.send(head_bytes(status, headers) + body)
+
+
+def chunk(data, ext=""):
+    return b"%x%s\r\n" % (len(data), ext.encode()) + data + b"\r\n"
+
+
+def echo_body(conn, seq, req):
+    shown = []
+    for n, v in req.headers:
+        if n.lower() == "authorization":
+            v = "<redacted sha256:%s>" % hashlib.sha256(v.encode("latin-1")).hexdigest()
+        shown.append([n, v])
+    obj = {"method": req.method, "target": req.target, "headers": shown,
+           "framing": req.framing, "body_len": len(req.body),
+           "body_sha256": hashlib.sha256(req.body).hexdigest(),
+           "conn": conn.cid, "seq": seq}
+    return json.dumps(obj).encode()
+
+
+def mode_echo(conn, seq, req, arg):
+    send_full(conn, 200, [("Content-Type", "application/json"),
+                          ("X-Upstream-Conn", str(conn.cid))],
+              echo_body(conn, seq, req))
+
+
+def mode_status(conn, seq, req, arg):
+    status = int(arg)
+    headers = [("Content-Type", "application/json")]
+    if 300 <= status < 400:
+        port = conn.sock.getsockname()[1]
+        headers.append(("Location", "https://localhost:%d/redirected-target" % port))
+    body = b"" if status in (204, 304) else \
+        json.dumps({"test_status": status, "seq": seq}).encode()
+    send_full(conn, status, headers, body)
+
+
+HEADERS_MODE_END_TO_END = [
+    ("Content-Type", "application/json"),
+    ("x-request-id", "req_0123456789abcdef"),
+    ("openai-processing-ms", "42"),
+    ("Set-Cookie", "__cf_bm=one; path=/; HttpOnly"),
+    ("x-ratelimit-limit-requests", "5000"),
+    ("Set-Cookie", "_cfuvid=two; path=/; Secure"),
+    ("x-ratelimit-remaining-requests", "4999"),
+    ("X-Multi", "first"),
+    ("X-Multi", "second"),
+]
+HEADERS_MODE_HOP_BY_HOP = [
+    ("Connection", "x-foo, X-Bar"),
+    ("x-foo", "must-be-dropped"),
+    ("X-Bar", "must-be-dropped-too"),
+    ("Keep-Alive", "timeout=5, max=100"),
+    ("Proxy-Foo", "must-be-dropped"),
+    ("Proxy-Authenticate", "Basic realm=x"),
+]
+
+
+def mode_headers(conn, seq, req, arg):
+    # Interleave the two lists so that dropping must be done per header.
+    headers = []
+    hop = list(HEADERS_MODE_HOP_BY_HOP)
+    for h in HEADERS_MODE_END_TO_END:
+        headers.append(h)
+        if hop:
+            headers.append(hop.pop(0))
+    headers += hop
+    send_full(conn, 200, headers, b'{"headers_mode":true}')
+
+
+def irregular_sizes(n, seed):
+    rng = random.Random(seed)
+    choices = [1, 2, 7, 100, 1000, 4095, 4096, 4097, 16383, 16384, 16385,
+               65536, 100000]
+    out, left = [], n
+    while left > 0:
+        s = min(left, rng.choice(choices))
+        out.append(s)
+        left -= s
+    return out
+
+
+def mode_big(conn, seq, req, arg):
+    n = int(arg)
+    send_full(conn, 200, [("Content-Type", "application/octet-stream")], pattern(n))
+
+
+def mode_bigchunked(conn, seq, req, arg):
+    n = int(arg)
+    data = pattern(n)
+    conn.send(head_bytes(200, [("Content-Type", "application/octet-stream"),
+                               ("Transfer-Encoding", "chunked")]))
+    off = 0
+    for s in irregular_sizes(n, n + 1):
+        conn.send(chunk(data[off:off + s]))
+        off += s
+    conn.send(b"0\r\n\r\n")
+
+
+def mode_oddchunked(conn, seq, req, arg):
+    n = int(arg)
+    data = pattern(n)
+    conn.send(head_bytes(200, [("Content-Type", "application/octet-stream"),
+                               ("Trailer", "X-Checksum"),
+                               ("Transfer-Encoding", "chunked")]))
+    off = 0
+    for i, s in enumerate(irregular_sizes(n, n + 2)):
+        ext = ";ext=%d" % i if i % 2 else ";name=\"quoted; value\""
+        conn.send(b"%X%s\r\n" % (s, ext.encode()) + data[off:off + s] + b"\r\n")
+        off += s
+    conn.send(b"0;last=1\r\nX-Checksum: %s\r\n\r\n" %
+              hashlib.sha256(data).hexdigest().encode())
+
+
+def mode_sse(conn, seq, req, arg):
+    count, delay_ms = (int(x) for x in arg.split(":"))
+    conn.send(head_bytes(200, [("Content-Type", "text/event-stream; charset=utf-8"),
+                               ("Cache-Control", "no-cache"),
+                               ("Transfer-Encoding", "chunked")]))
+    for i in range(count):
+        if i:
+            time.sleep(delay_ms / 1000.0)
+        payload = {"type": "response.output_text.delta", "i": i,
+                   "sent": time.time(), "pad": ""}
+        text = json.dumps(payload, separators=(",", ":"))
+        payload["pad"] = "x" * max(0, 180 - len(text))
+        event = ("event: response.output_text.delta\ndata: %s\n\n" %
+                 json.dumps(payload, separators=(",", ":"))).encode()
+        conn.send(chunk(event))
+    conn.send(b"0\r\n\r\n")
+
+
+def mode_drop(conn, seq, req, arg):
+    n = int(arg)
+    conn.send(head_bytes(200, [("Content-Type", "application/octet-stream"),
+                               ("Content-Length", str(n + 100000))]))
+    conn.send(pattern(n))
+    time.sleep(0.05)
+    conn.close_abrupt()
+    raise Closed()
+
+
+def mode_dropchunked(conn, seq, req, arg):
+    n = int(arg)
+    data = pattern(n)
+    conn.send(head_bytes(200, [("Content-Type", "application/octet-stream"),
+                               ("Transfer-Encoding", "chunked")]))
+    off = 0
+    for s in irregular_sizes(n, n + 3):
+        conn.send(chunk(data[off:off + s]))
+        off += s
+    time.sleep(0.05)
+    conn.close_abrupt()
+    raise Closed()
+
+
+def mode_close(conn, seq, req, arg):
+    n = int(arg) if arg else 1000
+    conn.send(head_bytes(200, [("Content-Type", "application/octet-stream"),
+                               ("Connection", "close")]))
+    conn.send(pattern(n))
+    conn.close_clean()
+    raise Closed()
+
+
+def mode_slow(conn, seq, req, arg):
+    time.sleep(int(arg) / 1000.0)
+    mode_echo(conn, seq, req, None)
+
+
+def mode_idleclose(conn, seq, req, arg):
+    mode_echo(conn, seq, req, None)
+    conn.sock.settimeout(int(arg) / 1000.0)
+    try:
+        conn._fill()
+    except (socket.timeout, Closed):
+        conn.close_clean()
+        raise Closed()
+    # The client sent another request in time: carry on as usual.
+    conn.sock.settimeout(READ_TIMEOUT)
+
+
+def mode_interim(conn, seq, req, arg):
+    conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+    conn.send(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
+    mode_echo(conn, seq, req, None)
+
+
+def mode_badhead(conn, seq, req, arg):
+    conn.send(b"XYZZY this is not HTTP\r\n\r\n")
+    conn.close_clean()
+    raise Closed()
+
+
+def mode_truncated(conn, seq, req, arg):
+    conn.send(b"HTTP/1.1 200 O")
+    conn.close_clean()
+    raise Closed()
+
+
+def mode_hugehead(conn, seq, req, arg):
+    n = int(arg)
+    send_full(conn, 200, [("Content-Type", "application/json"),
+                          ("X-Huge", "h" * n)], b"{}")
+
+
+def mode_eof(conn, seq, req, arg):
+    conn.close_clean()
+    raise Closed()
+
+
+def mode_reset(conn, seq, req, arg):
+    conn.close_reset()
+    raise Closed()
+
+
+def mode_unknown(conn, seq, req, arg):
+    send_full(conn, 599, [("Content-Type", "text/plain")], b"unknown x-test-mode\n")
+
+
+MODES = {
+    "echo": mode_echo, "status": mode_status, "headers": mode_headers,
+    "big": mode_big, "bigchunked": mode_bigchunked,
+    "oddchunked": mode_oddchunked, "sse": mode_sse, "drop": mode_drop,
+    "dropchunked": mode_dropchunked, "close": mode_close, "slow": mode_slow,
+    "idleclose": mode_idleclose,
+    "interim": mode_interim, "badhead": mode_badhead,
+    "truncated": mode_truncated, "hugehead": mode_hugehead, "eof": mode_eof,
+    "reset": mode_reset,
+}
+
+
+def serve_conn(sock, cid, log, tls_ctx):
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.settimeout(READ_TIMEOUT)
+    if tls_ctx is not None:
+        info = {"sni": None}
+
+        def sni(sslobj, name, ctx):
+            info["sni"] = name
+        # One context per connection so the SNI callback knows its connection.
+        ctx = tls_ctx()
+        ctx.sni_callback = sni
+        try:
+            sock = ctx.wrap_socket(sock, server_side=True)
+        except (OSError, ssl.SSLError) as e:
+            log.write({"type": "tls", "conn": cid, "ok": False,
+                       "sni": info["sni"], "error": str(e)})
+            sock.close()
+            return
+        log.write({"type": "tls", "conn": cid, "ok": True, "sni": info["sni"],
+                   "version": sock.version(), "cipher": sock.cipher()[0]})
+    conn = Conn(sock, cid, log)
+    seq = 0
+    try:
+        while conn.keep_alive:
+            try:
+                req = read_request(conn)
+            except Closed:
+                break
+            log_request(conn, seq, req)
+            mode = (header(req.headers, "x-test-mode") or ["echo"])[0]
+            name, _, arg = mode.partition(":")
+            MODES.get(name, mode_unknown)(conn, seq, req, arg)
+            seq += 1
+        conn.close_clean()
+    except Closed:
+        pass
+    except BadRequest as e:
+        log.write({"type": "error", "conn": cid, "error": str(e)})
+        try:
+            send_full(conn, 400, [("Connection", "close")], b"bad request\n")
+        except OSError:
+            pass
+        conn.close_clean()
+    except (OSError, ValueError, ssl.SSLError) as e:
+        log.write({"type": "error", "conn": cid, "error": repr(e)})
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--log", required=True)
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
+    ap.add_argument("--plain", action="store_true")
+    ap.add_argument("--port", type=int, default=0)
+    args = ap.parse_args()
+    log = Log(args.log)
+    tls_ctx = None
+    if not args.plain:
+        def tls_ctx():
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(args.cert, args.key)
+            return ctx
+        tls_ctx()  # fail early on bad files
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", args.port))
+    ls.listen(128)
+    sys.stdout.write("%d\n" % ls.getsockname()[1])
+    sys.stdout.flush()
+    cid = 0
+    while True:
+        sock, peer = ls.accept()
+        cid += 1
+        log.write({"type": "conn", "conn": cid, "peer": "%s:%d" % peer})
+        threading.Thread(target=serve_conn, args=(sock, cid, log, tls_ctx),
+                         daemon=True).start()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        pass
