@@ -68,6 +68,7 @@
 #define POOL_IDLE_MS            (30 * 1000)
 
 /* Timeouts, in milliseconds. */
+#ifndef SHORT_TIMEOUTS
 #define CLIENT_HEAD_TIMEOUT_MS  (30 * 1000)  /* whole request head: 408 */
 #define CLIENT_IDLE_TIMEOUT_MS  (120 * 1000) /* between keep-alive requests */
 #define CLIENT_BODY_TIMEOUT_MS  (60 * 1000)  /* silence inside a request body */
@@ -78,6 +79,17 @@
  * the first byte of a non-streamed answer. */
 #define UPSTREAM_IDLE_TIMEOUT_MS (15 * 60 * 1000)
 #define UPSTREAM_SEND_TIMEOUT_MS (60 * 1000) /* upstream not taking the request */
+#else
+/* Only in the test build (make check's timeout tests): same code, times
+ * short enough for a test suite.  The shipped binary never has these. */
+#define CLIENT_HEAD_TIMEOUT_MS  1500
+#define CLIENT_IDLE_TIMEOUT_MS  2000
+#define CLIENT_BODY_TIMEOUT_MS  1500
+#define CLIENT_WRITE_TIMEOUT_MS 1500
+#define UPSTREAM_CONNECT_TIMEOUT_MS 1000
+#define UPSTREAM_IDLE_TIMEOUT_MS 2000
+#define UPSTREAM_SEND_TIMEOUT_MS 1500
+#endif
 #define SHUTDOWN_GRACE_MS       2000 /* in-flight connections after /shutdown */
 #define LINGER_MS               1000 /* drain unread input before close */
 
