@@ -93,6 +93,12 @@
 #define SHUTDOWN_GRACE_MS       2000 /* in-flight connections after /shutdown */
 #define LINGER_MS               1000 /* drain unread input before close */
 
+/* A keep-alive connection idle this long gives back the memory its
+ * last request used (serve.c, shed_idle_memory), keeping this much
+ * stack below the waiting frame. */
+#define IDLE_SHED_MS            1000
+#define IDLE_STACK_MARGIN       1024
+
 /* Accept errors such as EMFILE: wait this long before trying again. */
 #define ACCEPT_BACKOFF_MS       100
 

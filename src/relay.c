@@ -323,8 +323,11 @@ static enum io_result
 write_response_head(struct client *c, const struct http_response *resp,
     bool rechunk, bool keep_alive, int minor_version, int flags)
 {
-	struct iovec iov[4 * HEADERS_MAX + 8];
+	/* Kept header lines go out as they came, each run of neighbours
+	 * as one piece: at most one piece per two fields. */
+	struct iovec iov[HEADERS_MAX / 2 + 8];
 	char status_line[32], framing[64];
+	const char *run_end = NULL;
 	int n = 0, length;
 	size_t i;
 
@@ -335,13 +338,19 @@ write_response_head(struct client *c, const struct http_response *resp,
 	iov[n++] = iov_const("\r\n", 2);
 	for (i = 0; i < resp->field_count; i++) {
 		const struct http_field *f = &resp->fields[i];
+		const char *end = f->value.p + f->value.n;
 
 		if (!forward_response_field(f, resp))
 			continue;
-		iov[n++] = iov_const(f->name.p, f->name.n);
-		iov[n++] = iov_const(": ", 2);
-		iov[n++] = iov_const(f->value.p, f->value.n);
-		iov[n++] = iov_const("\r\n", 2);
+		while (*end != '\r')   /* trailing OWS; the parser saw CRLF */
+			end++;
+		end += 2;
+		if (f->name.p == run_end) {
+			iov[n - 1].iov_len += (size_t)(end - run_end);
+		} else {
+			iov[n++] = iov_const(f->name.p, (size_t)(end - f->name.p));
+		}
+		run_end = end;
 	}
 	length = 0;
 	if (resp->body == HTTP_BODY_LENGTH)

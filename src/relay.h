@@ -21,8 +21,10 @@ struct client {
 	int fd;
 	int wake_fd;                    /* shutdown pipe, read end */
 	size_t start, end;
+	unsigned long served;           /* requests forwarded so far */
 	char buf[REQUEST_HEAD_MAX];
-	char response_head[RESPONSE_HEAD_MAX];
+	/* Page-aligned, so that an idle connection can give all of it back. */
+	_Alignas(4096) char response_head[RESPONSE_HEAD_MAX];
 };
 
 struct relay_report {

@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -214,27 +215,81 @@ lingering_close(struct client *c)
 
 /* --- one connection --- */
 
-enum head_result { HEAD_READY, HEAD_CLOSE, HEAD_ANSWERED };
+/*
+ * An idle keep-alive connection gives back the memory its last request
+ * used: the response head buffer and the stack below the current frame
+ * (the relay and, sometimes, a TLS handshake ran down there).  The
+ * pages come back zeroed when next touched.  Costs two system calls,
+ * once per idle period, never on a busy connection.
+ */
+static void
+shed_idle_memory(struct client *c)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t low, high;
+	pthread_attr_t attr;
+	void *stack;
+	size_t size;
+
+	low = ((uintptr_t)c->response_head + page - 1) & ~(page - 1);
+	high = ((uintptr_t)c->response_head + sizeof c->response_head) &
+	    ~(page - 1);
+	(void)madvise((void *)low, high - low, MADV_DONTNEED);
+
+	if (pthread_getattr_np(pthread_self(), &attr) != 0)
+		return;
+	if (pthread_attr_getstack(&attr, &stack, &size) == 0) {
+		low = ((uintptr_t)stack + page - 1) & ~(page - 1);
+		/* Keep a margin for the frames of the wait that follows. */
+		high = ((uintptr_t)&attr - IDLE_STACK_MARGIN) & ~(page - 1);
+		if (high > low)
+			(void)madvise((void *)low, high - low, MADV_DONTNEED);
+	}
+	pthread_attr_destroy(&attr);
+}
 
 /*
- * Read until client->buf holds a whole request head at its start.
- * An idle connection waits CLIENT_IDLE_TIMEOUT_MS for the first byte,
- * then the head must be complete within CLIENT_HEAD_TIMEOUT_MS.
+ * Wait for the next request's first bytes, or bytes already buffered
+ * (pipelining).  This runs in the thread's outermost frame, so that an
+ * idle connection can give back all the stack its last request used.
+ * Returns false when the connection should close: idle timeout, the
+ * client's close, or shutdown.
  */
-static enum head_result
-read_head(struct client *c, size_t *head_length)
+static bool
+wait_for_request(struct client *c)
 {
-	int64_t deadline;
-	size_t scanned = 0;
-	const char *why = NULL;
+	int64_t deadline = clock_ms() + CLIENT_IDLE_TIMEOUT_MS;
+	enum io_result r;
 
 	if (c->start > 0) {
 		memmove(c->buf, c->buf + c->start, c->end - c->start);
 		c->end -= c->start;
 		c->start = 0;
 	}
-	deadline = clock_ms() + (c->end > 0 ? CLIENT_HEAD_TIMEOUT_MS :
-	    CLIENT_IDLE_TIMEOUT_MS);
+	if (c->end > 0)
+		return true;
+	if (c->served > 0) {
+		r = io_wait(c->fd, POLLIN, clock_ms() + IDLE_SHED_MS, c->wake_fd);
+		if (r != IO_TIMEOUT)
+			return r == IO_OK;
+		shed_idle_memory(c);
+	}
+	return io_wait(c->fd, POLLIN, deadline, c->wake_fd) == IO_OK;
+}
+
+enum head_result { HEAD_READY, HEAD_CLOSE, HEAD_ANSWERED };
+
+/*
+ * Read until client->buf holds a whole request head at its start; the
+ * head must be complete within CLIENT_HEAD_TIMEOUT_MS.
+ */
+static enum head_result
+read_head(struct client *c, size_t *head_length)
+{
+	int64_t deadline = clock_ms() + CLIENT_HEAD_TIMEOUT_MS;
+	size_t scanned = 0;
+	const char *why = NULL;
+
 	for (;;) {
 		long end = http_head_end(c->buf, c->end, &scanned, &why);
 		ssize_t n;
@@ -261,62 +316,60 @@ read_head(struct client *c, size_t *head_length)
 		}
 		if (n <= 0)
 			return HEAD_CLOSE;
-		if (c->end == 0)
-			deadline = clock_ms() + CLIENT_HEAD_TIMEOUT_MS;
 		c->end += (size_t)n;
 	}
 }
 
-/* Serve requests on one connection until it should close. */
-static void
-serve_connection(struct client *c)
+/*
+ * Serve one request: read its head, parse, check, route, answer or
+ * relay.  Returns true when the connection can carry another request.
+ */
+static bool
+serve_request(struct client *c)
 {
-	for (;;) {
-		struct http_request req;
-		struct relay_report report;
-		enum status status;
-		const char *why = NULL;
-		size_t head_length = 0;
-		enum head_result r = read_head(c, &head_length);
+	struct http_request req;
+	struct relay_report report;
+	enum status status;
+	const char *why = NULL;
+	size_t head_length = 0;
+	enum head_result r = read_head(c, &head_length);
 
-		if (r == HEAD_CLOSE)
-			return;
-		if (r == HEAD_ANSWERED)
-			break;
-		if (http_parse_request(c->buf, head_length, &req, &status,
-		    &why) < 0 ||
-		    (status = http_request_check(&req, &why)) != STATUS_NONE) {
-			respond(c, status, why, NULL);
-			break;
-		}
-		switch (policy_route(req.method, req.target, shutdown_enabled)) {
-		case ROUTE_DENY:
-			respond(c, STATUS_FORBIDDEN,
-			    "only POST /v1/responses is allowed", &req);
-			goto linger;
-		case ROUTE_SHUTDOWN:
-			respond(c, STATUS_OK, "shutting down", &req);
-			request_shutdown();
-			goto linger;
-		case ROUTE_FORWARD:
-			break;
-		}
-		status = relay_forward(c, &req, head_length, &report);
-		if (status != STATUS_NONE) {
-			respond(c, status, report.why, NULL);
-			break;
-		}
-		if (report.why != NULL && report.upstream_code != 0)
-			log_message("\"POST /v1/responses\" %d relayed, then: %s",
-			    report.upstream_code, report.why);
-		else if (report.why != NULL)
-			log_message("\"POST /v1/responses\" no response: %s",
-			    report.why);
-		if (!report.keep_alive)
-			return;
+	if (r == HEAD_CLOSE)
+		return false;
+	if (r == HEAD_ANSWERED)
+		goto linger;
+	if (http_parse_request(c->buf, head_length, &req, &status, &why) < 0 ||
+	    (status = http_request_check(&req, &why)) != STATUS_NONE) {
+		respond(c, status, why, NULL);
+		goto linger;
 	}
+	switch (policy_route(req.method, req.target, shutdown_enabled)) {
+	case ROUTE_DENY:
+		respond(c, STATUS_FORBIDDEN,
+		    "only POST /v1/responses is allowed", &req);
+		goto linger;
+	case ROUTE_SHUTDOWN:
+		respond(c, STATUS_OK, "shutting down", &req);
+		request_shutdown();
+		goto linger;
+	case ROUTE_FORWARD:
+		break;
+	}
+	c->served++;
+	status = relay_forward(c, &req, head_length, &report);
+	if (status != STATUS_NONE) {
+		respond(c, status, report.why, NULL);
+		goto linger;
+	}
+	if (report.why != NULL && report.upstream_code != 0)
+		log_message("\"POST /v1/responses\" %d relayed, then: %s",
+		    report.upstream_code, report.why);
+	else if (report.why != NULL)
+		log_message("\"POST /v1/responses\" no response: %s", report.why);
+	return report.keep_alive;
 linger:
 	lingering_close(c);
+	return false;
 }
 
 static void *
@@ -324,7 +377,8 @@ connection_thread(void *arg)
 {
 	struct client *c = arg;
 
-	serve_connection(c);
+	while (wait_for_request(c) && serve_request(c))
+		;
 	close(c->fd);
 	munmap(c, sizeof *c);
 	pthread_mutex_lock(&count_lock);
