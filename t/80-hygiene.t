@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # Key intake and process hygiene: the key is validated, never echoed, kept in
-# locked memory; no core dumps; LD_* variables gone from the environment.
+# locked memory; no core dumps; LD_* variables and OPENAI_API_KEY gone from
+# the environment.
 import os
 import resource
 import sys
@@ -64,10 +65,12 @@ def main(t):
 
     # --- process hygiene -----------------------------------------------------------
     env = h.clean_env({"LD_FOO": "bar", "LD_PRELOAD": "", "LD_LIBRARY_PATH": "/nonexistent",
-                       "LD_BIND_NOW": "1", "RAP_TEST_MARKER": "kept"})
+                       "LD_BIND_NOW": "1", "RAP_TEST_MARKER": "kept",
+                       "OPENAI_API_KEY": t.key})
     px = t.proxy(upstream=up, env=env, preexec=raise_core_limit)
     r = h.post(px, b"{}")
-    t.is_(r.status, 200, "started with LD_* variables and a raised core limit: serving")
+    t.is_(r.status, 200, "started with LD_* variables, OPENAI_API_KEY and a raised core "
+          "limit: serving")
 
     environ = None
     try:
@@ -77,16 +80,23 @@ def main(t):
     if environ is None:
         t.skip("/proc/PID/environ not readable")
     else:
-        ld = [v.split(b"=")[0] for v in environ.split(b"\0") if v.startswith(b"LD_")]
-        t.is_(ld, [], "no LD_* variable in /proc/PID/environ")
-        t.ok(t.key.encode() not in environ, "the key is not in /proc/PID/environ")
+        names = [v.split(b"=")[0] for v in environ.split(b"\0")]
+        ld = [n for n in names if n.startswith(b"LD_")]
+        t.is_(ld, [], "no LD_* variable (LD_PRELOAD= empty, LD_LIBRARY_PATH, LD_FOO, "
+              "LD_BIND_NOW) in /proc/PID/environ")
+        t.ok(b"OPENAI_API_KEY" not in names, "no OPENAI_API_KEY in /proc/PID/environ")
+        t.ok(t.key.encode() not in environ,
+             "the key, exported as OPENAI_API_KEY at start, is not in /proc/PID/environ")
+        t.ok(b"RAP_TEST_MARKER=kept" in environ.split(b"\0"),
+             "other variables are left alone (so the checks above read a real environ)")
     t.ok(t.key.encode() not in read_proc(px.pid, "cmdline"), "the key is not in /proc/PID/cmdline")
 
     limits = read_proc(px.pid, "limits").decode()
     core = [line.split()[4:6] for line in limits.splitlines()
             if line.startswith("Max core file size")]
-    t.ok(core and core[0][0] == "0",
-         "Max core file size (soft) is 0 even when started with a raised limit (%r)" % core)
+    t.ok(core and core[0] == ["0", "0"],
+         "Max core file size is 0, soft and hard, even when started with a raised "
+         "limit (%r)" % core)
 
     soft, hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
     vmlck = h.proc_status_field(px.pid, "VmLck")

@@ -16,6 +16,8 @@ A test file looks like:
     h.run(main)
 
 Environment: PROXY (path of the binary, default ./responses-api-proxy),
+PROXY_SHORT_TIMEOUTS (the same code built with short timeouts, see
+SHORT_TIMEOUTS in src/bounds.h; only the timeout tests use it),
 KEEP_TMP=1 (keep the temporary directory even when every test passed).
 """
 
@@ -32,6 +34,7 @@ import string
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -62,6 +65,12 @@ def fake_key():
 
 def proxy_path():
     return os.path.abspath(os.environ.get("PROXY", "./responses-api-proxy"))
+
+
+def short_proxy_path():
+    """The short-timeouts build, or None when PROXY_SHORT_TIMEOUTS is unset."""
+    p = os.environ.get("PROXY_SHORT_TIMEOUTS")
+    return os.path.abspath(p) if p else None
 
 
 def free_port():
@@ -226,8 +235,11 @@ class Run(TAP):
     def ca_file(self):
         return self.pki["ca"][0]
 
-    def upstream(self, cert="server", plain=False):
-        """Start a test upstream serving certificate `cert` (see mkca)."""
+    def upstream(self, cert="server", plain=False, args=None):
+        """Start a test upstream serving certificate `cert` (see mkca).
+
+        args: extra upstream.py arguments (--require-client-cert, --stall).
+        """
         name = self.unique("upstream")
         log = self.path(name + ".log")
         open(log, "w").close()
@@ -237,6 +249,7 @@ class Run(TAP):
         else:
             c, k = self.pki[cert]
             cmd += ["--cert", c, "--key", k]
+        cmd += list(args or [])
         err = open(self.path(name + ".stderr"), "wb")
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=err)
@@ -379,6 +392,16 @@ class Upstream:
 
     def conn_count(self):
         return len(self.events("conn"))
+
+    def wait_event(self, kind, pred=None, timeout=5.0):
+        """The first logged event of `kind` satisfying pred, waiting for it
+        at most timeout seconds; None if there is none by then."""
+        def find():
+            for e in self.events(kind):
+                if pred is None or pred(e):
+                    return e
+            return None
+        return wait_until(find, timeout)
 
     def last_request(self, timeout=2.0):
         """The newest logged request (waits briefly for the log line)."""
@@ -774,6 +797,80 @@ def proc_status_field(pid, field):
             if line.startswith(field + ":"):
                 return line.split(":", 1)[1].strip()
     return None
+
+
+# -------------------------------------------------- concurrent scenarios
+
+class Recorder:
+    """Collects assertions made in a worker thread, for replay in order.
+
+    TAP output must stay sequential, so slow scenarios (timeouts) run in
+    threads against a Recorder and are replayed into the Run afterwards.
+    """
+
+    def __init__(self):
+        self.calls = []
+
+    def _record(self, method, *args):
+        frame = [f for f in traceback.extract_stack()
+                 if os.path.abspath(f.filename) != os.path.abspath(__file__)]
+        where = "%s line %d" % (os.path.basename(frame[-1].filename),
+                                frame[-1].lineno) if frame else "?"
+        self.calls.append((method, args, where))
+
+    def ok(self, *a):
+        self._record("ok", *a)
+
+    def is_(self, *a):
+        self._record("is_", *a)
+
+    def isnt(self, *a):
+        self._record("isnt", *a)
+
+    def like(self, *a):
+        self._record("like", *a)
+
+    def unlike(self, *a):
+        self._record("unlike", *a)
+
+    def diag(self, *a):
+        self._record("diag", *a)
+
+    def replay(self, t):
+        for method, args, where in self.calls:
+            before = t.failed
+            getattr(t, method)(*args)
+            if t.failed != before:
+                t.diag("  (recorded at %s)" % where)
+
+
+def concurrently(t, scenarios, timeout=60):
+    """Run each scenario(rec) in its own thread; replay their assertions
+    in the order given.  A scenario that raises or overruns fails."""
+    recs = [Recorder() for _ in scenarios]
+    errors = [None] * len(scenarios)
+
+    def runner(i):
+        try:
+            scenarios[i](recs[i])
+        except Exception:
+            errors[i] = traceback.format_exc()
+
+    threads = [threading.Thread(target=runner, args=(i,), daemon=True)
+               for i in range(len(scenarios))]
+    for th in threads:
+        th.start()
+    deadline = time.monotonic() + timeout
+    for th in threads:
+        th.join(max(0.0, deadline - time.monotonic()))
+    for i, scenario in enumerate(scenarios):
+        recs[i].replay(t)
+        name = getattr(scenario, "__name__", "scenario %d" % i)
+        if threads[i].is_alive():
+            t.ok(False, "%s finished within %ds" % (name, timeout))
+        elif errors[i]:
+            t.ok(False, "%s ran without an exception" % name)
+            t.diag(errors[i])
 
 
 # ------------------------------------------------------------------ runner

@@ -12,6 +12,15 @@ Every event is appended as one JSON line to the --log file:
    "framing":"length|chunked|none|both","chunk_count":C,"trailers":[..],
    "body_len":L,"body_sha256":H,"body":latin-1 text if L <= 4096,"time":T}
   {"type":"error","conn":N,"error":E}                     bad request etc.
+  {"type":"aborted","conn":N,"stage":"head|body","framing":F,
+   "body_received":L,"error":E}      the peer went away (EOF, reset, TLS
+                                     error) in the middle of a request;
+                                     body_received counts body bytes read
+  {"type":"end","conn":N}                                 connection done
+
+With --require-client-cert CAFILE the TLS handshake demands a client
+certificate (the proxy has none, so the handshake ends with an alert).
+With --stall the server completes the TLS handshake, then never reads.
 
 The response is selected per request by the "x-test-mode" request header:
 
@@ -38,6 +47,15 @@ The response is selected per request by the "x-test-mode" request header:
   hugehead:N          200 with a single N-byte header value
   eof                 read the request, close cleanly without answering
   reset               read the request, close with RST (SO_LINGER 0)
+  closeabrupt:N       like close:N, but cut without TLS close_notify
+  dropclean:BYTES     like drop:BYTES, but with a clean close (close_notify)
+  badchunk:BYTES      chunked, BYTES of good chunks, then a malformed
+                      chunk-size line, then close
+  manyinterim:K       K interim 100 Continue responses, then echo
+  switching           101 Switching Protocols, then close
+  ambiguous           200 with both Content-Length and Transfer-Encoding
+  twolength           200 with two different Content-Length fields
+  manyheaders:N       200 with N extra header fields, then echo
 
 An unknown mode answers 599 so that a typo in a test cannot pass silently.
 To add a misbehaviour: write a function mode_NAME(conn, req, arg) and add it
@@ -96,6 +114,11 @@ class Conn:
         self.log = log
         self.buf = bytearray()
         self.keep_alive = True
+        # Where the current request is: None between requests, "head"
+        # or "body" inside one; what an abort event reports.
+        self.stage = None
+        self.framing = None
+        self.body_received = 0
 
     def _fill(self):
         data = self.sock.recv(65536)
@@ -173,7 +196,9 @@ def header(headers, name):
 
 
 def read_request(conn):
+    conn.stage, conn.framing, conn.body_received = "head", None, 0
     head = conn.read_until(b"\r\n\r\n", MAX_HEAD)
+    conn.stage = "body"
     lines = head[:-4].split(b"\r\n")
     try:
         method, target, version = lines[0].decode("latin-1").split(" ")
@@ -201,6 +226,7 @@ def read_request(conn):
         req.framing = "length"
     else:
         req.framing = "none"
+    conn.framing = req.framing
     if te:
         if te[-1].lower() != "chunked":
             raise BadRequest("unsupported transfer-encoding %r" % te)
@@ -212,6 +238,7 @@ def read_request(conn):
                 break
             req.chunk_count += 1
             body += conn.read_exact(size)
+            conn.body_received = len(body)
             if conn.read_exact(2) != b"\r\n":
                 raise BadRequest("chunk not followed by CRLF")
             if len(body) > MAX_BODY:
@@ -234,7 +261,21 @@ def read_request(conn):
     conn_hdr = ",".join(header(headers, "connection")).lower()
     if version == "HTTP/1.0" or "close" in [t.strip() for t in conn_hdr.split(",")]:
         conn.keep_alive = False
+    conn.stage = None
+    conn.body_received = len(req.body)
     return req
+
+
+def log_abort(conn, error):
+    """The peer went away inside a request: say where (nothing if between)."""
+    if conn.stage is None or (conn.stage == "head" and not conn.buf):
+        return
+    received = conn.body_received
+    if conn.stage == "body" and conn.framing == "length":
+        received = len(conn.buf)
+    conn.log.write({"type": "aborted", "conn": conn.cid, "stage": conn.stage,
+                    "framing": conn.framing, "body_received": received,
+                    "error": error})
 
 
 def log_request(conn, seq, req):
@@ -493,6 +534,75 @@ def mode_reset(conn, seq, req, arg):
     raise Closed()
 
 
+def mode_closeabrupt(conn, seq, req, arg):
+    n = int(arg) if arg else 1000
+    conn.send(head_bytes(200, [("Content-Type", "application/octet-stream"),
+                               ("Connection", "close")]))
+    conn.send(pattern(n))
+    time.sleep(0.05)
+    conn.close_abrupt()
+    raise Closed()
+
+
+def mode_dropclean(conn, seq, req, arg):
+    n = int(arg)
+    conn.send(head_bytes(200, [("Content-Type", "application/octet-stream"),
+                               ("Content-Length", str(n + 100000))]))
+    conn.send(pattern(n))
+    time.sleep(0.05)
+    conn.close_clean()
+    raise Closed()
+
+
+def mode_badchunk(conn, seq, req, arg):
+    n = int(arg)
+    conn.send(head_bytes(200, [("Content-Type", "application/octet-stream"),
+                               ("Transfer-Encoding", "chunked")]))
+    conn.send(chunk(pattern(n)))
+    time.sleep(0.05)
+    conn.send(b"zz\r\nnot a chunk\r\n")
+    time.sleep(0.05)
+    conn.close_clean()
+    raise Closed()
+
+
+def mode_manyinterim(conn, seq, req, arg):
+    for _ in range(int(arg)):
+        conn.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+    mode_echo(conn, seq, req, None)
+
+
+def mode_switching(conn, seq, req, arg):
+    conn.send(b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n"
+              b"Upgrade: websocket\r\n\r\n")
+    time.sleep(0.05)
+    conn.close_clean()
+    raise Closed()
+
+
+def mode_ambiguous(conn, seq, req, arg):
+    conn.send(head_bytes(200, [("Content-Type", "application/json"),
+                               ("Content-Length", "2"),
+                               ("Transfer-Encoding", "chunked")]) +
+              b"2\r\n{}\r\n0\r\n\r\n")
+    conn.close_clean()
+    raise Closed()
+
+
+def mode_twolength(conn, seq, req, arg):
+    conn.send(head_bytes(200, [("Content-Type", "application/json"),
+                               ("Content-Length", "2"),
+                               ("Content-Length", "3")]) + b"{} ")
+    conn.close_clean()
+    raise Closed()
+
+
+def mode_manyheaders(conn, seq, req, arg):
+    extra = [("X-Extra-%d" % i, "v") for i in range(int(arg))]
+    send_full(conn, 200, [("Content-Type", "application/json")] + extra,
+              echo_body(conn, seq, req))
+
+
 def mode_unknown(conn, seq, req, arg):
     send_full(conn, 599, [("Content-Type", "text/plain")], b"unknown x-test-mode\n")
 
@@ -505,11 +615,22 @@ MODES = {
     "idleclose": mode_idleclose,
     "interim": mode_interim, "badhead": mode_badhead,
     "truncated": mode_truncated, "hugehead": mode_hugehead, "eof": mode_eof,
-    "reset": mode_reset,
+    "reset": mode_reset, "closeabrupt": mode_closeabrupt,
+    "dropclean": mode_dropclean, "badchunk": mode_badchunk,
+    "manyinterim": mode_manyinterim, "switching": mode_switching,
+    "ambiguous": mode_ambiguous, "twolength": mode_twolength,
+    "manyheaders": mode_manyheaders,
 }
 
 
-def serve_conn(sock, cid, log, tls_ctx):
+def serve_conn(sock, cid, log, tls_ctx, stall=False):
+    try:
+        serve_conn_inner(sock, cid, log, tls_ctx, stall)
+    finally:
+        log.write({"type": "end", "conn": cid})
+
+
+def serve_conn_inner(sock, cid, log, tls_ctx, stall):
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.settimeout(READ_TIMEOUT)
     if tls_ctx is not None:
@@ -529,6 +650,10 @@ def serve_conn(sock, cid, log, tls_ctx):
             return
         log.write({"type": "tls", "conn": cid, "ok": True, "sni": info["sni"],
                    "version": sock.version(), "cipher": sock.cipher()[0]})
+    if stall:
+        time.sleep(READ_TIMEOUT)
+        sock.close()
+        return
     conn = Conn(sock, cid, log)
     seq = 0
     try:
@@ -536,7 +661,11 @@ def serve_conn(sock, cid, log, tls_ctx):
             try:
                 req = read_request(conn)
             except Closed:
+                log_abort(conn, "eof")
                 break
+            except (OSError, ssl.SSLError) as e:
+                log_abort(conn, repr(e))
+                raise
             log_request(conn, seq, req)
             mode = (header(req.headers, "x-test-mode") or ["echo"])[0]
             name, _, arg = mode.partition(":")
@@ -567,6 +696,8 @@ def main():
     ap.add_argument("--key")
     ap.add_argument("--plain", action="store_true")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--require-client-cert", metavar="CAFILE")
+    ap.add_argument("--stall", action="store_true")
     args = ap.parse_args()
     log = Log(args.log)
     tls_ctx = None
@@ -574,6 +705,9 @@ def main():
         def tls_ctx():
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(args.cert, args.key)
+            if args.require_client_cert:
+                ctx.verify_mode = ssl.CERT_REQUIRED
+                ctx.load_verify_locations(args.require_client_cert)
             return ctx
         tls_ctx()  # fail early on bad files
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -587,7 +721,8 @@ def main():
         sock, peer = ls.accept()
         cid += 1
         log.write({"type": "conn", "conn": cid, "peer": "%s:%d" % peer})
-        threading.Thread(target=serve_conn, args=(sock, cid, log, tls_ctx),
+        threading.Thread(target=serve_conn,
+                         args=(sock, cid, log, tls_ctx, args.stall),
                          daemon=True).start()
 
 
