@@ -594,7 +594,7 @@ chunked_step(struct chunked *c, unsigned char b, const char **why)
 		c->state = CH_SIZE;
 		c->digits = 0;
 		c->line_length = 0;
-		break;
+		return true;    /* this LF ends the data, not the next size line */
 	case CH_TRAILER_START:
 		c->state = b == '\r' ? CH_FINAL_LF : CH_TRAILER;
 		if (b != '\r' && (b == '\n' || !is_value_char(b))) {

@@ -97,7 +97,8 @@ static const struct {
 	{ T("POST"), T("/v1%2fresponses"), ROUTE_DENY, ROUTE_DENY },
 	{ T("POST"), T("/%76%31/responses"), ROUTE_DENY, ROUTE_DENY },
 	{ T("POST"), T("/v1\\responses"), ROUTE_DENY, ROUTE_DENY },
-	{ T("POST"), T("http://127.0.0.1/v1/responses"), ROUTE_DENY, ROUTE_DENY },
+	{ T("POST"), T("http://127.0.0.1/v1/responses"), ROUTE_DENY,
+	    ROUTE_DENY },
 	{ T("POST"), T("https://api.openai.com/v1/responses"), ROUTE_DENY,
 	    ROUTE_DENY },
 	{ T("POST"), T("/v2/responses"), ROUTE_DENY, ROUTE_DENY },
@@ -133,7 +134,8 @@ test_table(void)
 	size_t i;
 
 	for (i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-		const struct text *m = &routes[i].method, *t = &routes[i].target;
+		const struct text *m = &routes[i].method,
+		    *t = &routes[i].target;
 		struct slice method, target;
 		enum route off, on;
 
@@ -147,7 +149,8 @@ test_table(void)
 		    "'%.*s' '%.*s' (%zu bytes): %s, with /shutdown enabled %s",
 		    (int)strcspn(m->p, "\r\n"), m->p,
 		    (int)strcspn(t->p, "\r\n"), t->p, t->n,
-		    route_name(routes[i].disabled), route_name(routes[i].enabled));
+		    route_name(routes[i].disabled),
+		    route_name(routes[i].enabled));
 	}
 }
 
@@ -183,12 +186,15 @@ test_parsed(void)
 		const char *why = NULL, *buf;
 		long r;
 
-		buf = tap_guard_put(&head_guard, heads[i].head.p, heads[i].head.n);
-		r = http_parse_request(buf, heads[i].head.n, &req, &status, &why);
+		buf = tap_guard_put(&head_guard, heads[i].head.p,
+		    heads[i].head.n);
+		r = http_parse_request(buf, heads[i].head.n, &req, &status,
+		    &why);
 		tap_ok(r == (long)heads[i].head.n &&
-		    policy_route(req.method, req.target, true) == heads[i].route,
-		    "parsed '%.*s': %s", (int)strcspn(heads[i].head.p, "\r"),
-		    heads[i].head.p, route_name(heads[i].route));
+		    policy_route(req.method, req.target, true) ==
+		    heads[i].route, "parsed '%.*s': %s",
+		    (int)strcspn(heads[i].head.p, "\r"), heads[i].head.p,
+		    route_name(heads[i].route));
 	}
 }
 

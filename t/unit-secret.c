@@ -132,9 +132,10 @@ static const struct {
 	{ "one character", T("x\n"), SECRET_OK, "x" },
 	{ "every allowed character", T("abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-\n"), SECRET_OK,
-	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-" },
-	{ "a second line is ignored", T("sk-abc\nsecond line, spaces + dots.\n"),
-	    SECRET_OK, "sk-abc" },
+	    "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-" },
+	{ "a second line is ignored",
+	    T("sk-abc\nsecond line, spaces + dots.\n"), SECRET_OK, "sk-abc" },
 	{ "bytes after the newline are ignored", T("sk-abc\n\0\xff \r"),
 	    SECRET_OK, "sk-abc" },
 	{ "nothing", T(""), SECRET_EMPTY, NULL },
@@ -158,7 +159,8 @@ static const struct {
 	{ "byte 0x80", T("sk\x80\n"), SECRET_INVALID, NULL },
 	{ "DEL", T("sk\x7f\n"), SECRET_INVALID, NULL },
 	{ "Bearer prefix given", T("Bearer sk-abc\n"), SECRET_INVALID, NULL },
-	{ "a header line after the key is ignored", T("sk-abc\r\nX-Evil: 1\r\n"), SECRET_OK, "sk-abc" },
+	{ "a header line after the key is ignored",
+	    T("sk-abc\r\nX-Evil: 1\r\n"), SECRET_OK, "sk-abc" },
 };
 
 static void
@@ -171,14 +173,17 @@ test_cases(void)
 		for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 			bool locked = true;
 			enum secret_error e = how == 0 ?
-			    read_from_pipe(cases[i].in.p, cases[i].in.n, &locked) :
-			    read_from_file(cases[i].in.p, cases[i].in.n, &locked);
+			    read_from_pipe(cases[i].in.p, cases[i].in.n,
+			    &locked) : read_from_file(cases[i].in.p,
+			    cases[i].in.n, &locked);
 			bool pass = e == cases[i].error;
 
 			if (pass && e == SECRET_OK)
-				pass = stored_is(cases[i].key, strlen(cases[i].key));
+				pass = stored_is(cases[i].key,
+				    strlen(cases[i].key));
 			if (!tap_ok(pass, "%s, from a %s: %s", cases[i].what,
-			    how == 0 ? "pipe" : "file", error_name(cases[i].error)))
+			    how == 0 ? "pipe" : "file",
+			    error_name(cases[i].error)))
 				tap_diag("got %s", error_name(e));
 		}
 	}
@@ -217,7 +222,8 @@ test_lengths(void)
 
 			for (k = 0; k < n; k++)
 				text[k] = "abcdefghij_-0123456789XYZ"[k % 25];
-			memcpy(text + n, lengths[i].end, strlen(lengths[i].end));
+			memcpy(text + n, lengths[i].end,
+			    strlen(lengths[i].end));
 			n += strlen(lengths[i].end);
 			e = how == 0 ? read_from_pipe(text, n, &locked) :
 			    read_from_file(text, n, &locked);
@@ -238,7 +244,8 @@ test_lengths(void)
 static void
 test_slow_writer(void)
 {
-	static const char *const parts[] = { "sk-", "pro", "j_12", "3\r", "\n" };
+	static const char *const parts[] = { "sk-", "pro", "j_12", "3\r",
+	    "\n" };
 	bool locked;
 	enum secret_error e;
 	int fds[2], status;
@@ -441,8 +448,9 @@ main(void)
 		size_t length = 1;
 		enum secret_error e = read_from_pipe("", 0, &locked);
 
-		tap_ok(e == SECRET_EMPTY && secret_header_value(&length) == NULL &&
-		    length == 0, "a failed first read stores nothing");
+		tap_ok(e == SECRET_EMPTY &&
+		    secret_header_value(&length) == NULL && length == 0,
+		    "a failed first read stores nothing");
 	}
 	test_cases();
 	test_lengths();

@@ -125,7 +125,8 @@ test_good(void)
 				tap_diag("got tls %d %s host '%s' port %u "
 				    "authority '%s' path '%s'", url.tls,
 				    kind_name(url.host_kind), url.host,
-				    (unsigned)url.port, url.authority, url.path);
+				    (unsigned)url.port, url.authority,
+				    url.path);
 		}
 	}
 }
@@ -318,7 +319,8 @@ test_loopback(void)
 		const char *why;
 		int r = parse(loopbacks[i].text, &url, &why);
 
-		tap_ok(r == 0 && url_host_is_loopback(&url) == loopbacks[i].loopback,
+		tap_ok(r == 0 &&
+		    url_host_is_loopback(&url) == loopbacks[i].loopback,
 		    "%s is %sloopback", loopbacks[i].text,
 		    loopbacks[i].loopback ? "" : "not ");
 	}

@@ -1,0 +1,51 @@
+/*
+ * fuzz-policy.c -- libFuzzer target: policy_route on any method and
+ * target.  The first byte says where the rest splits into the two; the
+ * answer must be exactly the allow-list of policy.h.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+check(int condition)
+{
+	if (!condition)
+		abort();
+}
+
+static bool
+is(struct slice s, const char *literal)
+{
+	return s.n == strlen(literal) && memcmp(s.p, literal, s.n) == 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct slice method, target;
+	size_t at;
+	enum route off, on;
+
+	if (size < 1)
+		return 0;
+	at = (size_t)data[0] < size - 1 ? (size_t)data[0] : size - 1;
+	method = (struct slice){ (const char *)data + 1, at };
+	target = (struct slice){ (const char *)data + 1 + at, size - 1 - at };
+	off = policy_route(method, target, false);
+	on = policy_route(method, target, true);
+	if (is(method, "POST") && is(target, "/v1/responses")) {
+		check(off == ROUTE_FORWARD && on == ROUTE_FORWARD);
+	} else if (is(method, "GET") && is(target, "/shutdown")) {
+		check(off == ROUTE_DENY && on == ROUTE_SHUTDOWN);
+	} else {
+		check(off == ROUTE_DENY && on == ROUTE_DENY);
+	}
+	return 0;
+}

@@ -1,0 +1,126 @@
+/*
+ * fuzz-request.c -- libFuzzer target: request heads through
+ * http_parse_request, http_request_check, http_is_hop_by_hop and
+ * policy_route, as the proxy calls them.  Aborts when a contract of
+ * http.h does not hold.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "policy.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+check(int condition)
+{
+	if (!condition)
+		abort();
+}
+
+static int
+within(struct slice s, const char *buf, size_t len)
+{
+	return s.p >= buf && s.n <= len && (size_t)(s.p - buf) <= len - s.n;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *buf = (const char *)data;
+	struct http_request req, again;
+	enum status status = STATUS_NONE, again_status;
+	const char *why = NULL, *why_head = NULL;
+	size_t scanned = 0, i, step, at;
+	long r, head, r2;
+
+	r = http_parse_request(buf, size, &req, &status, &why);
+	check(r >= -1 && r <= (long)size && r <= REQUEST_HEAD_MAX);
+	if (r == -1) {
+		check(why != NULL);
+		check(status == STATUS_BAD_REQUEST ||
+		    status == STATUS_URI_TOO_LONG ||
+		    status == STATUS_HEADERS_TOO_LARGE ||
+		    status == STATUS_VERSION_NOT_SUPPORTED);
+	}
+
+	/* http_head_end fed in steps gives what one call gives. */
+	head = http_head_end(buf, size, &scanned, &why_head);
+	check(head >= -1 && head <= (long)size);
+	step = size > 0 ? (size_t)data[0] % 13 + 1 : 1;
+	scanned = 0;
+	for (at = 0, r2 = 0; r2 == 0 && at < size; ) {
+		at = at + step < size ? at + step : size;
+		r2 = http_head_end(buf, at, &scanned, &why_head);
+		check(scanned <= at);
+	}
+	check(r2 == head);
+	if (r > 0)
+		check(r == head);
+
+	if (r <= 0)
+		return 0;
+
+	/* The head alone parses the same; one byte less needs more. */
+	r2 = http_parse_request(buf, (size_t)r, &again, &again_status, &why);
+	check(r2 == r && again.field_count == req.field_count);
+	r2 = http_parse_request(buf, (size_t)r - 1, &again, &again_status,
+	    &why);
+	check(r2 == 0);
+
+	check(req.method.n > 0 && within(req.method, buf, (size_t)r));
+	check(req.target.n > 0 && req.target.n <= REQUEST_TARGET_MAX &&
+	    within(req.target, buf, (size_t)r));
+	check(req.minor_version == 0 || req.minor_version == 1);
+	check(req.field_count <= HEADERS_MAX);
+	for (i = 0; i < req.field_count; i++) {
+		struct http_field *f = &req.fields[i];
+
+		check(f->name.n > 0 && within(f->name, buf, (size_t)r));
+		check(within(f->value, buf, (size_t)r));
+		check(f->name.n + f->value.n <= HEADER_LINE_MAX);
+		check(memchr(f->name.p, ':', f->name.n) == NULL);
+		check(memchr(f->value.p, '\r', f->value.n) == NULL);
+		check(memchr(f->value.p, '\n', f->value.n) == NULL);
+		check(memchr(f->value.p, '\0', f->value.n) == NULL);
+		check(f->value.n == 0 || (f->value.p[0] != ' ' &&
+		    f->value.p[0] != '\t' &&
+		    f->value.p[f->value.n - 1] != ' ' &&
+		    f->value.p[f->value.n - 1] != '\t'));
+		(void)http_is_hop_by_hop(f->name, req.fields, req.field_count);
+	}
+
+	status = http_request_check(&req, &why);
+	if (status == STATUS_NONE) {
+		check(req.body == HTTP_BODY_NONE ||
+		    req.body == HTTP_BODY_LENGTH ||
+		    req.body == HTTP_BODY_CHUNKED);
+		check(req.body == HTTP_BODY_LENGTH || req.content_length == 0);
+		check(!(req.minor_version == 0 &&
+		    req.body == HTTP_BODY_CHUNKED));
+		check(!req.expect_continue || req.minor_version == 1);
+	} else {
+		check(why != NULL);
+	}
+
+	switch (policy_route(req.method, req.target, true)) {
+	case ROUTE_FORWARD:
+		check(req.method.n == 4 &&
+		    memcmp(req.method.p, "POST", 4) == 0);
+		check(req.target.n == 13 &&
+		    memcmp(req.target.p, "/v1/responses", 13) == 0);
+		break;
+	case ROUTE_SHUTDOWN:
+		check(req.method.n == 3 && memcmp(req.method.p, "GET", 3) == 0);
+		check(req.target.n == 9 &&
+		    memcmp(req.target.p, "/shutdown", 9) == 0);
+		break;
+	case ROUTE_DENY:
+		break;
+	}
+	check(policy_route(req.method, req.target, false) != ROUTE_SHUTDOWN);
+	return 0;
+}
