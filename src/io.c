@@ -69,8 +69,7 @@ io_read(int fd, void *buf, size_t size, int64_t deadline, int wake_fd)
 }
 
 enum io_result
-io_write_all(int fd, struct iovec *iov, int count, int flags,
-    int64_t deadline)
+io_write_all(int fd, struct iovec *iov, int count, int64_t deadline)
 {
 	struct msghdr msg = { 0 };
 
@@ -84,7 +83,7 @@ io_write_all(int fd, struct iovec *iov, int count, int flags,
 
 		msg.msg_iov = iov;
 		msg.msg_iovlen = (size_t)count;
-		n = sendmsg(fd, &msg, MSG_NOSIGNAL | flags);
+		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

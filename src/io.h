@@ -38,11 +38,10 @@ ssize_t io_read(int fd, void *buf, size_t size, int64_t deadline, int wake_fd);
 
 /*
  * Write all of iov[0..count) (modified: it tracks partial writes).
- * `flags` is added to sendmsg()'s (MSG_MORE when more follows at once).
  * Returns IO_OK, IO_ERROR (including the peer having gone) or IO_TIMEOUT.
  * Never raises SIGPIPE.
  */
-enum io_result io_write_all(int fd, struct iovec *iov, int count, int flags,
+enum io_result io_write_all(int fd, struct iovec *iov, int count,
     int64_t deadline);
 
 #endif

@@ -311,29 +311,89 @@ forward_response_field(const struct http_field *f,
 	    !http_is_hop_by_hop(f->name, resp->fields, resp->field_count);
 }
 
+/*
+ * The response on its way to the client.  The head is held back until
+ * the first body bytes can go with it, or until we are about to wait
+ * for the upstream: a small answer leaves in one write, and a head
+ * never waits for a body that is not here yet.
+ */
+struct client_out {
+	struct client *client;
+	bool rechunk;                   /* re-frame the body as chunks */
+	int held;                       /* iovecs of the held head, or 0 */
+	struct iovec iov[HEADERS_MAX / 2 + 12];
+	char status_line[32];
+	char framing[64];
+};
+
+/* Write the held head, if any, and the `count` iovecs that follow it. */
 static enum io_result
-client_write(struct client *c, struct iovec *iov, int count, int flags)
+out_write(struct client_out *o, int count)
 {
-	return io_write_all(c->fd, iov, count, flags,
+	int total = o->held + count;
+
+	o->held = 0;
+	if (total == 0)
+		return IO_OK;
+	return io_write_all(o->client->fd, o->iov, total,
 	    clock_ms() + CLIENT_WRITE_TIMEOUT_MS);
 }
 
-/* Status line, end-to-end fields, our framing. */
+/* Send the held head now: we are about to wait. */
 static enum io_result
-write_response_head(struct client *c, const struct http_response *resp,
-    bool rechunk, bool keep_alive, int minor_version, int flags)
+out_flush(struct client_out *o)
+{
+	return out_write(o, 0);
+}
+
+/* One piece of body, as a chunk when re-chunking. */
+static enum io_result
+out_body(struct client_out *o, const void *data, size_t length)
+{
+	struct iovec *iov = o->iov + o->held;
+	char line[20];
+	size_t n;
+
+	if (length == 0)
+		return IO_OK;
+	if (!o->rechunk) {
+		iov[0] = iov_const(data, length);
+		return out_write(o, 1);
+	}
+	n = http_format_hex(length, line);
+	line[n++] = '\r';
+	line[n++] = '\n';
+	iov[0] = (struct iovec){ line, n };
+	iov[1] = iov_const(data, length);
+	iov[2] = iov_const("\r\n", 2);
+	return out_write(o, 3);
+}
+
+/* The end of a re-chunked body. */
+static enum io_result
+out_last_chunk(struct client_out *o)
+{
+	if (!o->rechunk)
+		return out_flush(o);
+	o->iov[o->held] = iov_const("0\r\n\r\n", 5);
+	return out_write(o, 1);
+}
+
+/* Hold the status line, the end-to-end fields and our framing. */
+static void
+out_hold_head(struct client_out *o, const struct http_response *resp,
+    bool keep_alive, int minor_version)
 {
 	/* Kept header lines go out as they came, each run of neighbours
 	 * as one piece: at most one piece per two fields. */
-	struct iovec iov[HEADERS_MAX / 2 + 8];
-	char status_line[32], framing[64];
 	const char *run_end = NULL;
+	struct iovec *iov = o->iov;
 	int n = 0, length;
 	size_t i;
 
-	length = snprintf(status_line, sizeof status_line, "HTTP/1.%d %03d ",
-	    minor_version, resp->code);
-	iov[n++] = (struct iovec){ status_line, (size_t)length };
+	length = snprintf(o->status_line, sizeof o->status_line,
+	    "HTTP/1.%d %03d ", minor_version, resp->code);
+	iov[n++] = (struct iovec){ o->status_line, (size_t)length };
 	iov[n++] = iov_const(resp->reason.p, resp->reason.n);
 	iov[n++] = iov_const("\r\n", 2);
 	for (i = 0; i < resp->field_count; i++) {
@@ -345,93 +405,86 @@ write_response_head(struct client *c, const struct http_response *resp,
 		while (*end != '\r')   /* trailing OWS; the parser saw CRLF */
 			end++;
 		end += 2;
-		if (f->name.p == run_end) {
+		if (f->name.p == run_end)
 			iov[n - 1].iov_len += (size_t)(end - run_end);
-		} else {
+		else
 			iov[n++] = iov_const(f->name.p, (size_t)(end - f->name.p));
-		}
 		run_end = end;
 	}
 	length = 0;
 	if (resp->body == HTTP_BODY_LENGTH)
-		length = snprintf(framing, sizeof framing,
+		length = snprintf(o->framing, sizeof o->framing,
 		    "Content-Length: %llu\r\n",
 		    (unsigned long long)resp->content_length);
-	else if (rechunk)
-		length = snprintf(framing, sizeof framing,
+	else if (o->rechunk)
+		length = snprintf(o->framing, sizeof o->framing,
 		    "Transfer-Encoding: chunked\r\n");
 	if (!keep_alive)
-		length += snprintf(framing + length, sizeof framing - (size_t)length,
-		    "Connection: close\r\n");
+		length += snprintf(o->framing + length,
+		    sizeof o->framing - (size_t)length, "Connection: close\r\n");
 	else if (minor_version == 0)
-		length += snprintf(framing + length, sizeof framing - (size_t)length,
+		length += snprintf(o->framing + length,
+		    sizeof o->framing - (size_t)length,
 		    "Connection: keep-alive\r\n");
-	iov[n++] = (struct iovec){ framing, (size_t)length };
+	iov[n++] = (struct iovec){ o->framing, (size_t)length };
 	iov[n++] = iov_const("\r\n", 2);
-	return client_write(c, iov, n, flags);
+	o->held = n;
 }
 
-/* One piece of body to the client, as a chunk when re-chunking. */
-static enum io_result
-write_body_piece(struct client *c, bool rechunk, const void *data,
-    size_t length)
+/*
+ * Wait for the upstream's next bytes, after sending whatever the client
+ * is owed.  Returns BODY_COMPLETE (meaning: go on) or the failure.
+ */
+static enum body_result
+receive_more(struct client_out *o, struct upstream *u,
+    const unsigned char **data, size_t *length, struct relay_report *report,
+    bool close_ends_body)
 {
-	char line[20];
-	struct iovec iov[3];
-	size_t n;
+	enum upstream_error e;
 
-	if (length == 0)
-		return IO_OK;
-	if (!rechunk) {
-		iov[0] = iov_const(data, length);
-		return client_write(c, iov, 1, 0);
+	if (out_flush(o) != IO_OK)
+		return BODY_CLIENT_FAILED;
+	upstream_set_deadline(u, clock_ms() + UPSTREAM_IDLE_TIMEOUT_MS);
+	if ((e = upstream_receive(u, data, length)) == UPSTREAM_OK)
+		return BODY_COMPLETE;
+	if (e == UPSTREAM_CLOSED && close_ends_body) {
+		*length = 0;
+		return BODY_COMPLETE;
 	}
-	n = http_format_hex(length, line);
-	line[n++] = '\r';
-	line[n++] = '\n';
-	iov[0] = (struct iovec){ line, n };
-	iov[1] = iov_const(data, length);
-	iov[2] = iov_const("\r\n", 2);
-	return client_write(c, iov, 3, 0);
-}
-
-static enum io_result
-write_last_chunk(struct client *c, bool rechunk)
-{
-	struct iovec iov = iov_const("0\r\n\r\n", 5);
-
-	return rechunk ? client_write(c, &iov, 1, 0) : IO_OK;
+	report->why = e == UPSTREAM_CLOSED ?
+	    "upstream closed the connection inside the body" :
+	    upstream_error_message(e);
+	return e == UPSTREAM_CLIENT_GONE ? BODY_CLIENT_FAILED :
+	    BODY_UPSTREAM_FAILED;
 }
 
 static enum body_result
-relay_length_body(struct client *c, struct upstream *u, uint64_t remaining,
-    const char *buffered, size_t buffered_length, struct relay_report *report)
+relay_length_body(struct client_out *o, struct upstream *u,
+    uint64_t remaining, const char *buffered, size_t buffered_length,
+    struct relay_report *report)
 {
 	size_t n = min_size(remaining, buffered_length);
 	bool excess = buffered_length > n;
 
-	if (write_body_piece(c, false, buffered, n) != IO_OK)
+	if (n > 0 && out_body(o, buffered, n) != IO_OK)
 		return BODY_CLIENT_FAILED;
 	remaining -= n;
 	while (remaining > 0) {
 		const unsigned char *data;
 		size_t length;
-		enum upstream_error e;
+		enum body_result r = receive_more(o, u, &data, &length, report,
+		    false);
 
-		upstream_set_deadline(u, clock_ms() + UPSTREAM_IDLE_TIMEOUT_MS);
-		if ((e = upstream_receive(u, &data, &length)) != UPSTREAM_OK) {
-			report->why = e == UPSTREAM_CLOSED ?
-			    "upstream closed the connection inside the body" :
-			    upstream_error_message(e);
-			return e == UPSTREAM_CLIENT_GONE ? BODY_CLIENT_FAILED :
-			    BODY_UPSTREAM_FAILED;
-		}
+		if (r != BODY_COMPLETE)
+			return r;
 		n = min_size(remaining, length);
-		if (write_body_piece(c, false, data, n) != IO_OK)
+		if (out_body(o, data, n) != IO_OK)
 			return BODY_CLIENT_FAILED;
 		upstream_consume(u, n);
 		remaining -= n;
 	}
+	if (out_flush(o) != IO_OK)      /* an empty body: the head alone */
+		return BODY_CLIENT_FAILED;
 	return excess ? BODY_COMPLETE_EXCESS : BODY_COMPLETE;
 }
 
@@ -441,7 +494,7 @@ relay_length_body(struct client *c, struct upstream *u, uint64_t remaining,
  * head, then takes what the upstream sends.
  */
 static enum body_result
-relay_chunked_body(struct client *c, struct upstream *u, bool rechunk,
+relay_chunked_body(struct client_out *o, struct upstream *u,
     const char *p, size_t n, struct relay_report *report)
 {
 	struct chunked decoder;
@@ -450,29 +503,29 @@ relay_chunked_body(struct client *c, struct upstream *u, bool rechunk,
 	chunked_init(&decoder);
 	for (;;) {
 		const unsigned char *data;
-		enum upstream_error e;
+		enum body_result r;
 		size_t consumed = 0;
 
 		while (n > 0) {
 			const char *piece;
 			size_t used, length;
-			enum chunked_result r = chunked_decode(&decoder, p, n,
+			enum chunked_result step = chunked_decode(&decoder, p, n,
 			    &used, &piece, &length, &report->why);
 
-			if (r == CHUNKED_ERROR)
+			if (step == CHUNKED_ERROR)
 				return BODY_UPSTREAM_FAILED;
-			if (r == CHUNKED_DATA &&
-			    write_body_piece(c, rechunk, piece, length) != IO_OK)
+			if (step == CHUNKED_DATA &&
+			    out_body(o, piece, length) != IO_OK)
 				return BODY_CLIENT_FAILED;
 			p += used;
 			n -= used;
 			consumed += used;
-			if (r == CHUNKED_DONE) {
+			if (step == CHUNKED_DONE) {
 				/* Surplus still lent stays unconsumed, and
 				 * upstream_close() sees it. */
 				if (lent)
 					upstream_consume(u, consumed);
-				if (write_last_chunk(c, rechunk) != IO_OK)
+				if (out_last_chunk(o) != IO_OK)
 					return BODY_CLIENT_FAILED;
 				return !lent && n > 0 ? BODY_COMPLETE_EXCESS :
 				    BODY_COMPLETE;
@@ -480,14 +533,9 @@ relay_chunked_body(struct client *c, struct upstream *u, bool rechunk,
 		}
 		if (lent)
 			upstream_consume(u, consumed);
-		upstream_set_deadline(u, clock_ms() + UPSTREAM_IDLE_TIMEOUT_MS);
-		if ((e = upstream_receive(u, &data, &n)) != UPSTREAM_OK) {
-			report->why = e == UPSTREAM_CLOSED ?
-			    "upstream closed the connection inside the body" :
-			    upstream_error_message(e);
-			return e == UPSTREAM_CLIENT_GONE ? BODY_CLIENT_FAILED :
-			    BODY_UPSTREAM_FAILED;
-		}
+		if ((r = receive_more(o, u, &data, &n, report, false)) !=
+		    BODY_COMPLETE)
+			return r;
 		p = (const char *)data;
 		lent = true;
 	}
@@ -495,27 +543,24 @@ relay_chunked_body(struct client *c, struct upstream *u, bool rechunk,
 
 /* A body delimited by the upstream closing the connection (cleanly). */
 static enum body_result
-relay_close_delimited_body(struct client *c, struct upstream *u, bool rechunk,
+relay_close_delimited_body(struct client_out *o, struct upstream *u,
     const char *buffered, size_t buffered_length, struct relay_report *report)
 {
-	if (write_body_piece(c, rechunk, buffered, buffered_length) != IO_OK)
+	const unsigned char *data;
+	size_t length;
+
+	if (out_body(o, buffered, buffered_length) != IO_OK)
 		return BODY_CLIENT_FAILED;
 	for (;;) {
-		const unsigned char *data;
-		size_t length;
-		enum upstream_error e;
+		enum body_result r = receive_more(o, u, &data, &length, report,
+		    true);
 
-		upstream_set_deadline(u, clock_ms() + UPSTREAM_IDLE_TIMEOUT_MS);
-		e = upstream_receive(u, &data, &length);
-		if (e == UPSTREAM_CLOSED)
-			return write_last_chunk(c, rechunk) == IO_OK ?
-			    BODY_COMPLETE : BODY_CLIENT_FAILED;
-		if (e != UPSTREAM_OK) {
-			report->why = upstream_error_message(e);
-			return e == UPSTREAM_CLIENT_GONE ? BODY_CLIENT_FAILED :
-			    BODY_UPSTREAM_FAILED;
-		}
-		if (write_body_piece(c, rechunk, data, length) != IO_OK)
+		if (r != BODY_COMPLETE)
+			return r;
+		if (length == 0)        /* clean close: the end */
+			return out_last_chunk(o) == IO_OK ? BODY_COMPLETE :
+			    BODY_CLIENT_FAILED;
+		if (out_body(o, data, length) != IO_OK)
 			return BODY_CLIENT_FAILED;
 		upstream_consume(u, length);
 	}
@@ -530,10 +575,11 @@ relay_response(struct client *c, struct upstream *u,
     const struct http_request *req, struct relay_report *report)
 {
 	struct http_response resp;
+	struct client_out out;
 	enum upstream_error e;
 	enum body_result result = BODY_COMPLETE;
 	size_t head, have;
-	bool rechunk, keep_alive;
+	bool keep_alive;
 	const char *rest;
 
 	upstream_set_deadline(u, clock_ms() + UPSTREAM_IDLE_TIMEOUT_MS);
@@ -555,34 +601,35 @@ relay_response(struct client *c, struct upstream *u,
 		return STATUS_BAD_GATEWAY;
 	}
 	report->upstream_code = resp.code;
+	out.client = c;
 	/* An HTTP/1.0 client gets a body of unknown length by close. */
-	rechunk = req->minor_version == 1 && (resp.body == HTTP_BODY_CHUNKED ||
-	    resp.body == HTTP_BODY_CLOSE);
+	out.rechunk = req->minor_version == 1 &&
+	    (resp.body == HTTP_BODY_CHUNKED || resp.body == HTTP_BODY_CLOSE);
 	keep_alive = req->keep_alive && (resp.body == HTTP_BODY_NONE ||
-	    resp.body == HTTP_BODY_LENGTH || rechunk);
+	    resp.body == HTTP_BODY_LENGTH || out.rechunk);
 	rest = c->response_head + head;
 	have -= head;
-	if (write_response_head(c, &resp, rechunk, keep_alive,
-	    req->minor_version, have > 0 ? MSG_MORE : 0) != IO_OK) {
-		report->why = "client stopped reading";
-		upstream_close(u, false);
-		return STATUS_NONE;
-	}
+	out_hold_head(&out, &resp, keep_alive, req->minor_version);
 	switch (resp.body) {
 	case HTTP_BODY_NONE:
-		result = have > 0 ? BODY_COMPLETE_EXCESS : BODY_COMPLETE;
+		result = out_flush(&out) != IO_OK ? BODY_CLIENT_FAILED :
+		    have > 0 ? BODY_COMPLETE_EXCESS : BODY_COMPLETE;
 		break;
 	case HTTP_BODY_LENGTH:
-		result = relay_length_body(c, u, resp.content_length, rest, have,
-		    report);
+		result = relay_length_body(&out, u, resp.content_length, rest,
+		    have, report);
 		break;
 	case HTTP_BODY_CHUNKED:
-		result = relay_chunked_body(c, u, rechunk, rest, have, report);
+		result = relay_chunked_body(&out, u, rest, have, report);
 		break;
 	case HTTP_BODY_CLOSE:
-		result = relay_close_delimited_body(c, u, rechunk, rest, have,
-		    report);
+		result = relay_close_delimited_body(&out, u, rest, have, report);
 		break;
+	}
+	if (result == BODY_UPSTREAM_FAILED && out.held > 0) {
+		/* Nothing reached the client yet: it can still get a 502. */
+		upstream_close(u, false);
+		return STATUS_BAD_GATEWAY;
 	}
 	if (result == BODY_CLIENT_FAILED && report->why == NULL)
 		report->why = "client stopped reading";
@@ -620,7 +667,8 @@ relay_forward(struct client *c, const struct http_request *req,
 	if (req->expect_continue && !body_started) {
 		struct iovec iov = iov_const("HTTP/1.1 100 Continue\r\n\r\n", 25);
 
-		if (client_write(c, &iov, 1, 0) != IO_OK) {
+		if (io_write_all(c->fd, &iov, 1,
+		    clock_ms() + CLIENT_WRITE_TIMEOUT_MS) != IO_OK) {
 			upstream_close(u, false);
 			report->why = "client went away";
 			return STATUS_NONE;

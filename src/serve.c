@@ -180,7 +180,7 @@ respond(struct client *c, enum status status, const char *why,
 	    (int)status, status_reason(status), body_length);
 	iov[0] = (struct iovec){ head, (size_t)head_length };
 	iov[1] = (struct iovec){ body, (size_t)body_length };
-	(void)io_write_all(c->fd, iov, 2, 0, clock_ms() + CLIENT_WRITE_TIMEOUT_MS);
+	(void)io_write_all(c->fd, iov, 2, clock_ms() + CLIENT_WRITE_TIMEOUT_MS);
 
 	if (req != NULL)
 		log_message("\"%s %s\" %d %s",
