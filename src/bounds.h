@@ -62,9 +62,11 @@
 #endif
 
 /* Idle upstream TLS connections kept for reuse, and for how long.
- * Servers close idle connections after about a minute or more; we let
- * go earlier so we rarely meet a connection the server just closed. */
-#define POOL_MAX                64
+ * Enough for a few hundred busy agents to find a warm connection (a new
+ * one costs a handshake); each idle one costs about 24 KiB.  Servers
+ * close idle connections after about a minute or more; we let go
+ * earlier so we rarely meet a connection the server just closed. */
+#define POOL_MAX                256
 #define POOL_IDLE_MS            (30 * 1000)
 
 /* Timeouts, in milliseconds. */

@@ -83,6 +83,7 @@ static struct {
 	bool have_session;
 	struct upstream *idle;          /* newest first */
 	size_t idle_count;
+	int64_t last_prune;
 } shared = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 void
@@ -478,24 +479,25 @@ idle_connection_alive(struct upstream *u, int64_t now)
 	return poll(&p, 1, 0) == 0;
 }
 
+/* The newest idle connection that is still alive, or NULL.  The lock is
+ * held only to unlink: the liveness check is a system call. */
 static struct upstream *
 pool_take(void)
 {
 	int64_t now = clock_ms();
 	struct upstream *u;
 
-	pthread_mutex_lock(&shared.lock);
-	while ((u = shared.idle) != NULL) {
-		shared.idle = u->next;
-		shared.idle_count--;
-		if (idle_connection_alive(u, now))
-			break;
-		pthread_mutex_unlock(&shared.lock);
-		destroy(u);
+	for (;;) {
 		pthread_mutex_lock(&shared.lock);
+		if ((u = shared.idle) != NULL) {
+			shared.idle = u->next;
+			shared.idle_count--;
+		}
+		pthread_mutex_unlock(&shared.lock);
+		if (u == NULL || idle_connection_alive(u, now))
+			return u;
+		destroy(u);
 	}
-	pthread_mutex_unlock(&shared.lock);
-	return u;
 }
 
 enum upstream_error
@@ -559,15 +561,18 @@ upstream_close(struct upstream *u, bool reusable)
 	u->next = shared.idle;
 	shared.idle = u;
 	shared.idle_count++;
-	/* Newest first: cut off the expired tail. */
-	for (p = &shared.idle; *p != NULL; p = &(*p)->next)
-		if (now - (*p)->idle_since > POOL_IDLE_MS) {
-			expired = *p;
-			*p = NULL;
-			break;
-		}
-	for (u = expired; u != NULL; u = u->next)
-		shared.idle_count--;
+	/* Newest first: cut off the expired tail, once a second at most. */
+	if (now - shared.last_prune > 1000) {
+		shared.last_prune = now;
+		for (p = &shared.idle; *p != NULL; p = &(*p)->next)
+			if (now - (*p)->idle_since > POOL_IDLE_MS) {
+				expired = *p;
+				*p = NULL;
+				break;
+			}
+		for (u = expired; u != NULL; u = u->next)
+			shared.idle_count--;
+	}
 	pthread_mutex_unlock(&shared.lock);
 	while (expired != NULL) {
 		u = expired->next;
