@@ -7,6 +7,11 @@
 #ifndef BOUNDS_H
 #define BOUNDS_H
 
+/* Encrypted bytes read from the upstream ahead of what BearSSL asks
+ * for (it asks for a record's header, then its body): one recv() for a
+ * record up to this size instead of two.  See upstream.c. */
+#define UPSTREAM_STAGING        4096
+
 /* Request head (request line and all header lines) read from a client.
  * A Responses API request head is a few hundred bytes; 64 KiB leaves
  * room for large cookies or tracing headers.  Larger: 431. */

@@ -64,6 +64,8 @@ struct upstream {
 	size_t plain_in_start, plain_in_end; /* in iobuf[PLAIN_IN..) */
 	br_ssl_client_context client;
 	br_x509_minimal_context x509;
+	size_t staged_start, staged_end;
+	unsigned char staged[UPSTREAM_STAGING];
 	unsigned char iobuf[BR_SSL_BUFSIZE_MONO];
 	/* Last: its pages are never touched for a host name. */
 	struct ip_check ip_check;
@@ -331,6 +333,43 @@ engine_error(struct upstream *u)
 }
 
 /*
+ * Give the engine the record bytes it asks for.  It asks for a record's
+ * 5-byte header, then for its body: two reads a record.  A small ask is
+ * served from u->staged, filled by one larger recv(), so a small record
+ * (an SSE event, a short answer) costs one system call; a large ask is
+ * read straight into the engine's buffer, without a copy.
+ */
+static enum upstream_error
+receive_record_bytes(struct upstream *u)
+{
+	br_ssl_engine_context *eng = &u->client.eng;
+	enum upstream_error e;
+	size_t len, n;
+	unsigned char *buf = br_ssl_engine_recvrec_buf(eng, &len);
+
+	if (u->staged_start == u->staged_end && len < sizeof u->staged) {
+		e = socket_receive(u, u->staged, sizeof u->staged, &n);
+		if (e != UPSTREAM_OK)
+			return e == UPSTREAM_CLOSED ? UPSTREAM_BROKEN : e;
+		u->staged_start = 0;
+		u->staged_end = n;
+	}
+	if (u->staged_start < u->staged_end) {
+		n = u->staged_end - u->staged_start;
+		if (n > len)
+			n = len;
+		memcpy(buf, u->staged + u->staged_start, n);
+		u->staged_start += n;
+	} else {
+		e = socket_receive(u, buf, len, &n);
+		if (e != UPSTREAM_OK)   /* EOF: without close_notify */
+			return e == UPSTREAM_CLOSED ? UPSTREAM_BROKEN : e;
+	}
+	br_ssl_engine_recvrec_ack(eng, n);
+	return UPSTREAM_OK;
+}
+
+/*
  * Drive the engine until its state has one of the `target` bits: send
  * records, receive records, as ssl_io.c's run_until() does.
  */
@@ -359,13 +398,8 @@ run_until(struct upstream *u, unsigned target)
 		if (state & BR_SSL_RECVAPP)
 			return UPSTREAM_TLS;    /* answered while we still send */
 		if (state & BR_SSL_RECVREC) {
-			buf = br_ssl_engine_recvrec_buf(eng, &len);
-			e = socket_receive(u, buf, len, &n);
-			if (e == UPSTREAM_CLOSED)
-				return UPSTREAM_BROKEN; /* EOF without close_notify */
-			if (e != UPSTREAM_OK)
+			if ((e = receive_record_bytes(u)) != UPSTREAM_OK)
 				return e;
-			br_ssl_engine_recvrec_ack(eng, n);
 			continue;
 		}
 		br_ssl_engine_flush(eng, 0);
@@ -544,9 +578,10 @@ upstream_close(struct upstream *u, bool reusable)
 	struct upstream *expired = NULL, **p;
 	int64_t now = clock_ms();
 
-	if (!reusable || (u->tls ? (br_ssl_engine_current_state(
-	    &u->client.eng) & BR_SSL_RECVAPP) != 0 :
-	    u->plain_in_start != u->plain_in_end)) {
+	/* Bytes the response did not account for: not reusable. */
+	if (!reusable || u->staged_start != u->staged_end ||
+	    (u->tls ? (br_ssl_engine_current_state(&u->client.eng) &
+	    BR_SSL_RECVAPP) != 0 : u->plain_in_start != u->plain_in_end)) {
 		destroy(u);
 		return;
 	}
