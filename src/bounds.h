@@ -72,6 +72,7 @@
  * close idle connections after about a minute or more; we let go
  * earlier so we rarely meet a connection the server just closed. */
 #define POOL_MAX                256
+#define POOL_TRUST_MS           250     /* see idle_connection_alive() */
 #define POOL_IDLE_MS            (30 * 1000)
 
 /* Timeouts, in milliseconds. */
@@ -108,5 +109,15 @@
 
 /* Accept errors such as EMFILE: wait this long before trying again. */
 #define ACCEPT_BACKOFF_MS       100
+
+/* Pending connections the kernel may queue for us (it caps this at
+ * net.core.somaxconn).  musl's SOMAXCONN is 128: a burst of agents
+ * connecting at once overflowed it, and the kernel then dropped their
+ * handshakes, costing each a one-second retransmission. */
+#define LISTEN_BACKLOG          4096
+
+/* Connections accepted per wake-up before the shutdown pipe is looked
+ * at again. */
+#define ACCEPT_BATCH_MAX        64
 
 #endif

@@ -106,7 +106,7 @@ serve_listen(uint16_t port, uint16_t *bound)
 	socklen_t length = sizeof addr;
 	int fd, one = 1;
 
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	memset(&addr, 0, sizeof addr);
@@ -115,7 +115,7 @@ serve_listen(uint16_t port, uint16_t *bound)
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
 	    bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
-	    listen(fd, SOMAXCONN) != 0 ||
+	    listen(fd, LISTEN_BACKLOG) != 0 ||
 	    getsockname(fd, (struct sockaddr *)&addr, &length) != 0) {
 		int saved = errno;
 
@@ -468,23 +468,27 @@ serve_run(int listen_fd, bool http_shutdown)
 			{ listen_fd, POLLIN, 0 },
 			{ shutdown_pipe[0], POLLIN, 0 },
 		};
-		int fd;
+		int accepted;
 
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			break;
 		if (p[1].revents != 0)
 			break;
-		if (!(p[0].revents & POLLIN))
-			continue;
-		fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM)
-				(void)poll(&p[1], 1, ACCEPT_BACKOFF_MS);
-			continue;
+		/* Empty the queue: a burst of connects must not overflow it. */
+		for (accepted = 0; accepted < ACCEPT_BATCH_MAX; accepted++) {
+			int fd = accept4(listen_fd, NULL, NULL,
+			    SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+			if (fd < 0) {
+				if (errno == EMFILE || errno == ENFILE ||
+				    errno == ENOBUFS || errno == ENOMEM)
+					(void)poll(&p[1], 1, ACCEPT_BACKOFF_MS);
+				break;  /* EAGAIN: the queue is empty */
+			}
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+			    sizeof one);
+			start_connection(fd, &attr);
 		}
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		start_connection(fd, &attr);
 	}
 	close(listen_fd);
 	pthread_attr_destroy(&attr);

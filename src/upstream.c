@@ -502,7 +502,14 @@ destroy(struct upstream *u)
 	munmap(u, sizeof *u);
 }
 
-/* True when an idle connection is still usable: nothing to read, no EOF. */
+/*
+ * True when an idle connection is still usable: not expired, and, once
+ * it has been idle for a while, nothing to read and no EOF.  A server
+ * closes an idle connection when its keep-alive timeout (seconds at the
+ * least) runs out, and announces any earlier close in its last
+ * response; so a connection idle for less than POOL_TRUST_MS is taken
+ * as it is, which spares busy clients a system call per request.
+ */
 static bool
 idle_connection_alive(struct upstream *u, int64_t now)
 {
@@ -510,7 +517,7 @@ idle_connection_alive(struct upstream *u, int64_t now)
 
 	if (now - u->idle_since > POOL_IDLE_MS)
 		return false;
-	return poll(&p, 1, 0) == 0;
+	return now - u->idle_since < POOL_TRUST_MS || poll(&p, 1, 0) == 0;
 }
 
 /* The newest idle connection that is still alive, or NULL.  The lock is
