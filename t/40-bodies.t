@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 # Bodies are relayed byte for byte in both directions, whatever the framing.
+import gzip
 import os
 import random
 import sys
@@ -96,6 +97,18 @@ def main(t):
     t.ok(r.complete and r.body == h.pattern(n),
          "5 MB chunked response (irregular chunks): byte-exact and cleanly ended "
          "(%d bytes, %s)" % (len(r.body), r.error))
+
+    # Compressed bodies pass through untouched: same bytes, same header.
+    r = h.post(px, b"{}", mode="gzip:200000",
+               headers=[("Accept-Encoding", "gzip")])
+    t.is_(r.header1("content-encoding"), "gzip",
+          "gzip response: Content-Encoding relayed")
+    t.ok(r.complete and r.body == gzip.compress(h.pattern(200000), mtime=0),
+         "gzip response: the compressed bytes arrive untouched (%d bytes)"
+         % len(r.body))
+    t.ok(any(k.lower() == "accept-encoding" and v == "gzip"
+             for k, v in up.last_request()["headers"]),
+         "gzip response: Accept-Encoding forwarded to the upstream")
 
     n = MB + 17
     r = h.post(px, b"{}", mode="oddchunked:%d" % n, timeout=60)

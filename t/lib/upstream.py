@@ -30,6 +30,8 @@ The response is selected per request by the "x-test-mode" request header:
                       ...) mixed with hop-by-hop ones the proxy must drop
   big:N               N bytes of pattern(N), Content-Length
   bigchunked:N        same, chunked in irregular sizes
+  gzip:N              pattern(N) gzip-compressed (mtime 0), Content-Encoding
+                      gzip, chunked
   oddchunked:N        same, chunked with upper-case hex, chunk extensions
                       and a trailer section
   sse:COUNT:DELAYMS   text/event-stream, one ~200-byte event per chunk every
@@ -63,6 +65,7 @@ to MODES.
 """
 
 import argparse
+import gzip
 import hashlib
 import json
 import random
@@ -405,6 +408,17 @@ def mode_big(conn, seq, req, arg):
     send_full(conn, 200, [("Content-Type", "application/octet-stream")], pattern(n))
 
 
+def mode_gzip(conn, seq, req, arg):
+    """pattern(N) gzip-compressed, Content-Encoding: gzip, chunked."""
+    data = gzip.compress(pattern(int(arg)), mtime=0)
+    conn.send(head_bytes(200, [("Content-Type", "application/json"),
+                               ("Content-Encoding", "gzip"),
+                               ("Transfer-Encoding", "chunked")]))
+    for off in range(0, len(data), 1000):
+        conn.send(chunk(data[off:off + 1000]))
+    conn.send(b"0\r\n\r\n")
+
+
 def mode_bigchunked(conn, seq, req, arg):
     n = int(arg)
     data = pattern(n)
@@ -609,7 +623,7 @@ def mode_unknown(conn, seq, req, arg):
 
 MODES = {
     "echo": mode_echo, "status": mode_status, "headers": mode_headers,
-    "big": mode_big, "bigchunked": mode_bigchunked,
+    "big": mode_big, "bigchunked": mode_bigchunked, "gzip": mode_gzip,
     "oddchunked": mode_oddchunked, "sse": mode_sse, "drop": mode_drop,
     "dropchunked": mode_dropchunked, "close": mode_close, "slow": mode_slow,
     "idleclose": mode_idleclose,
