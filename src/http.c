@@ -33,7 +33,7 @@ lower(unsigned char c)
 	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
 }
 
-static bool
+bool
 slices_equal_nocase(struct slice a, struct slice b)
 {
 	size_t i;
@@ -46,11 +46,6 @@ slices_equal_nocase(struct slice a, struct slice b)
 	return true;
 }
 
-bool
-slice_equal_nocase(struct slice s, const char *literal)
-{
-	return slices_equal_nocase(s, (struct slice){ literal, strlen(literal) });
-}
 
 static bool
 slice_has_prefix_nocase(struct slice s, const char *prefix)

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <string.h>
 
 #include "bounds.h"
 #include "status.h"
@@ -112,8 +113,21 @@ long http_parse_response(const char *buf, size_t len,
  */
 int http_response_check(struct http_response *resp, const char **why);
 
-/* Case-insensitive comparison of a slice with a literal token. */
-bool slice_equal_nocase(struct slice s, const char *literal);
+/* Case-insensitive comparison of two slices (ASCII letters only). */
+bool slices_equal_nocase(struct slice a, struct slice b);
+
+/*
+ * The same against a NUL-terminated literal.  Inline, so that strlen()
+ * of the literal folds to a constant and most mismatches cost one
+ * length comparison: this runs for every header field of every request.
+ */
+static inline bool
+slice_equal_nocase(struct slice s, const char *literal)
+{
+	size_t n = strlen(literal);
+
+	return s.n == n && slices_equal_nocase(s, (struct slice){ literal, n });
+}
 
 /*
  * True when header field `name` is hop-by-hop: Connection, Keep-Alive,

@@ -12,7 +12,6 @@
 #include <sys/uio.h>
 
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "io.h"
@@ -40,6 +39,22 @@ static size_t
 min_size(uint64_t a, size_t b)
 {
 	return a < (uint64_t)b ? (size_t)a : b;
+}
+
+/* Decimal digits of n into out (no NUL); returns how many. */
+static size_t
+format_decimal(uint64_t n, char out[20])
+{
+	char tmp[20];
+	size_t i = 0, k;
+
+	do {
+		tmp[i++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n != 0);
+	for (k = 0; k < i; k++)
+		out[k] = tmp[i - 1 - k];
+	return i;
 }
 
 static enum status
@@ -78,7 +93,7 @@ write_request_head(struct upstream *u, const struct http_request *req)
 	enum upstream_error e;
 	const char *key;
 	size_t key_length, i;
-	char length[32];
+	char length[20];
 
 #define PUT(p, n) do { if ((e = upstream_write(u, (p), (n))) != UPSTREAM_OK) \
 	return e; } while (0)
@@ -105,10 +120,9 @@ write_request_head(struct upstream *u, const struct http_request *req)
 	if (req->body == HTTP_BODY_CHUNKED) {
 		PUT_LITERAL("Transfer-Encoding: chunked\r\n\r\n");
 	} else {
-		int n = snprintf(length, sizeof length,
-		    "Content-Length: %llu\r\n\r\n",
-		    (unsigned long long)req->content_length);
-		PUT(length, (size_t)n);
+		PUT_LITERAL("Content-Length: ");
+		PUT(length, format_decimal(req->content_length, length));
+		PUT_LITERAL("\r\n\r\n");
 	}
 #undef PUT_LITERAL
 #undef PUT
@@ -321,9 +335,9 @@ struct client_out {
 	struct client *client;
 	bool rechunk;                   /* re-frame the body as chunks */
 	int held;                       /* iovecs of the held head, or 0 */
-	struct iovec iov[HEADERS_MAX / 2 + 12];
-	char status_line[32];
-	char framing[64];
+	struct iovec iov[HEADERS_MAX / 2 + 16];
+	char status_line[13];
+	char framing[20];               /* the Content-Length value */
 };
 
 /* Write the held head, if any, and the `count` iovecs that follow it. */
@@ -388,12 +402,16 @@ out_hold_head(struct client_out *o, const struct http_response *resp,
 	 * as one piece: at most one piece per two fields. */
 	const char *run_end = NULL;
 	struct iovec *iov = o->iov;
-	int n = 0, length;
+	int n = 0;
 	size_t i;
 
-	length = snprintf(o->status_line, sizeof o->status_line,
-	    "HTTP/1.%d %03d ", minor_version, resp->code);
-	iov[n++] = (struct iovec){ o->status_line, (size_t)length };
+	/* "HTTP/1.x NNN ", without printf: this runs for every response. */
+	memcpy(o->status_line, "HTTP/1.x NNN ", 13);
+	o->status_line[7] = (char)('0' + minor_version);
+	o->status_line[9] = (char)('0' + resp->code / 100);
+	o->status_line[10] = (char)('0' + resp->code / 10 % 10);
+	o->status_line[11] = (char)('0' + resp->code % 10);
+	iov[n++] = (struct iovec){ o->status_line, 13 };
 	iov[n++] = iov_const(resp->reason.p, resp->reason.n);
 	iov[n++] = iov_const("\r\n", 2);
 	for (i = 0; i < resp->field_count; i++) {
@@ -411,22 +429,18 @@ out_hold_head(struct client_out *o, const struct http_response *resp,
 			iov[n++] = iov_const(f->name.p, (size_t)(end - f->name.p));
 		run_end = end;
 	}
-	length = 0;
-	if (resp->body == HTTP_BODY_LENGTH)
-		length = snprintf(o->framing, sizeof o->framing,
-		    "Content-Length: %llu\r\n",
-		    (unsigned long long)resp->content_length);
-	else if (o->rechunk)
-		length = snprintf(o->framing, sizeof o->framing,
-		    "Transfer-Encoding: chunked\r\n");
+	if (resp->body == HTTP_BODY_LENGTH) {
+		iov[n++] = iov_const("Content-Length: ", 16);
+		iov[n++] = (struct iovec){ o->framing,
+		    format_decimal(resp->content_length, o->framing) };
+		iov[n++] = iov_const("\r\n", 2);
+	} else if (o->rechunk) {
+		iov[n++] = iov_const("Transfer-Encoding: chunked\r\n", 28);
+	}
 	if (!keep_alive)
-		length += snprintf(o->framing + length,
-		    sizeof o->framing - (size_t)length, "Connection: close\r\n");
+		iov[n++] = iov_const("Connection: close\r\n", 19);
 	else if (minor_version == 0)
-		length += snprintf(o->framing + length,
-		    sizeof o->framing - (size_t)length,
-		    "Connection: keep-alive\r\n");
-	iov[n++] = (struct iovec){ o->framing, (size_t)length };
+		iov[n++] = iov_const("Connection: keep-alive\r\n", 24);
 	iov[n++] = iov_const("\r\n", 2);
 	o->held = n;
 }
