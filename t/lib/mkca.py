@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Throwaway test PKI made with the openssl CLI.
 
-make_pki(dir) writes, all ECDSA P-256 / SHA-256:
+make_pki(dir) writes, ECDSA P-256 / SHA-256 unless said otherwise:
   ca.pem, ca.key                 the test CA the proxy trusts (--ca-file)
   server.pem, server.key         signed by ca, SAN DNS:localhost, IP:127.0.0.1
   noip.pem, noip.key             signed by ca, SAN DNS:localhost only
   wrongname.pem, wrongname.key   signed by ca, SAN DNS:wrong.example.invalid
   other-ca.pem, other-ca.key     an unrelated CA
   untrusted.pem, untrusted.key   signed by other-ca, SAN DNS:localhost, IP:127.0.0.1
+  rsa-ca.pem, rsa-ca.key         an RSA-2048 CA (SHA-384 signatures)
+  rsaserver.pem, rsaserver.key   RSA-2048, signed by rsa-ca with SHA-384,
+                                 SAN DNS:localhost, IP:127.0.0.1
+  both-cas.pem                   ca.pem and rsa-ca.pem in one bundle
 
 Run as a script: mkca.py DIR
 """
@@ -28,15 +32,20 @@ def _openssl(args, cwd):
                            (" ".join(args), proc.stderr.decode(errors="replace")))
 
 
-def _key(name, cwd):
+def _key(name, cwd, rsa=False):
+    if rsa:
+        _openssl(["genpkey", "-algorithm", "RSA",
+                  "-pkeyopt", "rsa_keygen_bits:2048",
+                  "-out", name + ".key"], cwd)
+        return
     _openssl(["genpkey", "-algorithm", "EC",
               "-pkeyopt", "ec_paramgen_curve:P-256",
               "-out", name + ".key"], cwd)
 
 
-def _ca(name, cn, cwd):
-    _key(name, cwd)
-    _openssl(["req", "-x509", "-new", "-key", name + ".key", "-sha256",
+def _ca(name, cn, cwd, rsa=False, digest="-sha256"):
+    _key(name, cwd, rsa)
+    _openssl(["req", "-x509", "-new", "-key", name + ".key", digest,
               "-days", DAYS, "-subj", "/CN=" + cn,
               "-addext", "basicConstraints=critical,CA:TRUE",
               "-addext", "keyUsage=critical,keyCertSign,cRLSign",
@@ -44,8 +53,8 @@ def _ca(name, cn, cwd):
               "-out", name + ".pem"], cwd)
 
 
-def _leaf(name, ca, cn, san, cwd):
-    _key(name, cwd)
+def _leaf(name, ca, cn, san, cwd, rsa=False, digest="-sha256"):
+    _key(name, cwd, rsa)
     _openssl(["req", "-new", "-key", name + ".key", "-subj", "/CN=" + cn,
               "-out", name + ".csr"], cwd)
     ext = name + ".ext"
@@ -58,7 +67,7 @@ def _leaf(name, ca, cn, san, cwd):
                 "subjectAltName=%s\n" % san)
     serial = "0x" + os.urandom(8).hex()
     _openssl(["x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem",
-              "-CAkey", ca + ".key", "-set_serial", serial, "-sha256",
+              "-CAkey", ca + ".key", "-set_serial", serial, digest,
               "-days", DAYS, "-extfile", ext, "-out", name + ".pem"], cwd)
 
 
@@ -73,8 +82,17 @@ def make_pki(directory):
           "DNS:wrong.example.invalid", directory)
     _leaf("untrusted", "other-ca", "localhost", "DNS:localhost,IP:127.0.0.1",
           directory)
+    _ca("rsa-ca", "responses-api-proxy RSA test CA", directory, rsa=True,
+        digest="-sha384")
+    _leaf("rsaserver", "rsa-ca", "localhost", "DNS:localhost,IP:127.0.0.1",
+          directory, rsa=True, digest="-sha384")
+    with open(os.path.join(directory, "both-cas.pem"), "w") as out:
+        for name in ("ca", "rsa-ca"):
+            with open(os.path.join(directory, name + ".pem")) as f:
+                out.write(f.read())
     paths = {}
-    for name in ("ca", "other-ca", "server", "noip", "wrongname", "untrusted"):
+    for name in ("ca", "other-ca", "server", "noip", "wrongname", "untrusted",
+                 "rsa-ca", "rsaserver"):
         paths[name] = (os.path.join(directory, name + ".pem"),
                        os.path.join(directory, name + ".key"))
     return paths
