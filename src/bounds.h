@@ -72,7 +72,6 @@
  * close idle connections after about a minute or more; we let go
  * earlier so we rarely meet a connection the server just closed. */
 #define POOL_MAX                256
-#define POOL_TRUST_MS           250     /* see idle_connection_alive() */
 #define POOL_IDLE_MS            (30 * 1000)
 
 /* Timeouts, in milliseconds. */

@@ -164,10 +164,10 @@ open_and_send_head(struct client *c, const struct http_request *req,
 		}
 		if (!reused || upstream_sent_anything(u) || attempt > 0 ||
 		    e == UPSTREAM_CLIENT_GONE) {
-			upstream_close(u, false);
+			upstream_abort(u);
 			return e;
 		}
-		upstream_close(u, false);
+		upstream_abort(u);
 	}
 }
 
@@ -600,18 +600,18 @@ relay_response(struct client *c, struct upstream *u,
 	head = read_response_head(c, u, &resp, &have, &e, &report->why);
 	if (head == 0 && e == UPSTREAM_CLIENT_GONE) {
 		report->why = upstream_error_message(e);
-		upstream_close(u, false);
+		upstream_abort(u);
 		return STATUS_NONE;
 	}
 	if (head == 0 && e != UPSTREAM_OK) {
 		report->why = e == UPSTREAM_CLOSED || e == UPSTREAM_BROKEN ?
 		    "upstream closed the connection without a response" :
 		    upstream_error_message(e);
-		upstream_close(u, false);
+		upstream_abort(u);
 		return status_for(e);
 	}
 	if (head == 0 || http_response_check(&resp, &report->why) != 0) {
-		upstream_close(u, false);
+		upstream_abort(u);
 		return STATUS_BAD_GATEWAY;
 	}
 	report->upstream_code = resp.code;
@@ -642,14 +642,17 @@ relay_response(struct client *c, struct upstream *u,
 	}
 	if (result == BODY_UPSTREAM_FAILED && out.held > 0) {
 		/* Nothing reached the client yet: it can still get a 502. */
-		upstream_close(u, false);
+		upstream_abort(u);
 		return STATUS_BAD_GATEWAY;
 	}
 	if (result == BODY_CLIENT_FAILED && report->why == NULL)
 		report->why = "client stopped reading";
 	report->keep_alive = keep_alive && (result == BODY_COMPLETE ||
 	    result == BODY_COMPLETE_EXCESS);
-	upstream_close(u, result == BODY_COMPLETE && resp.keep_alive);
+	if (result == BODY_COMPLETE || result == BODY_COMPLETE_EXCESS)
+		upstream_close(u, result == BODY_COMPLETE && resp.keep_alive);
+	else
+		upstream_abort(u);
 	return STATUS_NONE;
 }
 
@@ -683,7 +686,7 @@ relay_forward(struct client *c, const struct http_request *req,
 
 		if (io_write_all(c->fd, &iov, 1,
 		    clock_ms() + CLIENT_WRITE_TIMEOUT_MS) != IO_OK) {
-			upstream_close(u, false);
+			upstream_abort(u);
 			report->why = "client went away";
 			return STATUS_NONE;
 		}
@@ -692,7 +695,7 @@ relay_forward(struct client *c, const struct http_request *req,
 	    send_chunked_body(c, u, report) :
 	    send_length_body(c, u, req->content_length - first, report);
 	if (status != STATUS_NONE || report->why != NULL) {
-		upstream_close(u, false);
+		upstream_abort(u);
 		return status;
 	}
 	return relay_response(c, u, req, report);

@@ -489,9 +489,34 @@ handshake(struct upstream *u)
 
 /* --- connections and the pool --- */
 
+/*
+ * Say goodbye properly: one attempt, never waiting, to send close_notify.
+ * Without it a server may take the connection as cut short, and may drop
+ * the session from its cache (TLS 1.0 required that; some servers still
+ * do), so that the next connection pays a full handshake.
+ */
 static void
-destroy(struct upstream *u)
+send_close_notify(struct upstream *u)
 {
+	br_ssl_engine_context *eng = &u->client.eng;
+	unsigned char *buf;
+	size_t len;
+
+	if (!u->tls || (br_ssl_engine_current_state(eng) & BR_SSL_CLOSED))
+		return;
+	br_ssl_engine_close(eng);
+	if (br_ssl_engine_current_state(eng) & BR_SSL_SENDREC) {
+		buf = br_ssl_engine_sendrec_buf(eng, &len);
+		(void)!send(u->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
+}
+
+/* Close (with close_notify when `clean`), wipe and unmap. */
+static void
+destroy(struct upstream *u, bool clean)
+{
+	if (clean)
+		send_close_notify(u);
 	if (u->fd >= 0)
 		close(u->fd);
 	/* The engine's buffer and context held the Authorization header.
@@ -502,12 +527,12 @@ destroy(struct upstream *u)
 }
 
 /*
- * True when an idle connection is still usable: not expired, and, once
- * it has been idle for a while, nothing to read and no EOF.  A server
- * closes an idle connection when its keep-alive timeout (seconds at the
- * least) runs out, and announces any earlier close in its last
- * response; so a connection idle for less than POOL_TRUST_MS is taken
- * as it is, which spares busy clients a system call per request.
+ * True when an idle connection is still usable: not expired, nothing to
+ * read and no EOF.  This check is what lets a request go to a pooled
+ * connection at all: a server may close an idle connection at any
+ * moment, and once our request has left on a connection the server had
+ * already closed, it cannot be retried (POST is not idempotent).  So it
+ * runs every time, even a microsecond after the last response.
  */
 static bool
 idle_connection_alive(struct upstream *u, int64_t now)
@@ -516,7 +541,7 @@ idle_connection_alive(struct upstream *u, int64_t now)
 
 	if (now - u->idle_since > POOL_IDLE_MS)
 		return false;
-	return now - u->idle_since < POOL_TRUST_MS || poll(&p, 1, 0) == 0;
+	return poll(&p, 1, 0) == 0;
 }
 
 /* The newest idle connection that is still alive, or NULL.  The lock is
@@ -536,7 +561,7 @@ pool_take(void)
 		pthread_mutex_unlock(&shared.lock);
 		if (u == NULL || idle_connection_alive(u, now))
 			return u;
-		destroy(u);
+		destroy(u, false);
 	}
 }
 
@@ -570,12 +595,18 @@ upstream_open(struct upstream **out, int client_fd, int64_t deadline,
 	if ((e = connect_any(u)) == UPSTREAM_OK && u->tls)
 		e = handshake(u);
 	if (e != UPSTREAM_OK) {
-		destroy(u);
+		destroy(u, false);
 		return e;
 	}
 	u->sent_anything = false;
 	*out = u;
 	return UPSTREAM_OK;
+}
+
+void
+upstream_abort(struct upstream *u)
+{
+	destroy(u, false);
 }
 
 void
@@ -588,7 +619,7 @@ upstream_close(struct upstream *u, bool reusable)
 	if (!reusable || u->staged_start != u->staged_end ||
 	    (u->tls ? (br_ssl_engine_current_state(&u->client.eng) &
 	    BR_SSL_RECVAPP) != 0 : u->plain_in_start != u->plain_in_end)) {
-		destroy(u);
+		destroy(u, true);
 		return;
 	}
 	u->client_fd = -1;
@@ -596,7 +627,7 @@ upstream_close(struct upstream *u, bool reusable)
 	pthread_mutex_lock(&shared.lock);
 	if (shared.idle_count == POOL_MAX) {
 		pthread_mutex_unlock(&shared.lock);
-		destroy(u);
+		destroy(u, true);
 		return;
 	}
 	u->next = shared.idle;
@@ -617,7 +648,7 @@ upstream_close(struct upstream *u, bool reusable)
 	pthread_mutex_unlock(&shared.lock);
 	while (expired != NULL) {
 		u = expired->next;
-		destroy(expired);
+		destroy(expired, true);
 		expired = u;
 	}
 }
@@ -637,7 +668,7 @@ upstream_drain_pool(void)
 	while ((u = shared.idle) != NULL) {
 		shared.idle = u->next;
 		shared.idle_count--;
-		destroy(u);
+		destroy(u, true);
 	}
 	pthread_mutex_unlock(&shared.lock);
 }

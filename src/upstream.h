@@ -55,11 +55,18 @@ enum upstream_error upstream_open(struct upstream **out, int client_fd,
     int64_t deadline, bool fresh, bool *reused);
 
 /*
- * Give the connection back: to the pool when `reusable` (a complete,
- * correctly framed exchange) and nothing is left unread, else destroy
- * it, wiping what it held.
+ * After a complete exchange: give the connection to the pool when
+ * `reusable` (correctly framed, keep-alive) and nothing is left unread;
+ * otherwise close it cleanly (TLS close_notify), wiping what it held.
  */
 void upstream_close(struct upstream *u, bool reusable);
+
+/*
+ * After a failure or an abandoned exchange: close at once, no
+ * close_notify (the upstream must not take a cut request as complete),
+ * and wipe.
+ */
+void upstream_abort(struct upstream *u);
 
 /* The URL given to upstream_configure(). */
 const struct url *upstream_url(void);

@@ -44,8 +44,23 @@ def main(t):
               "two-root bundle: five more requests to the %s upstream" % which)
         px.stop()
 
-    handshakes = [e for e in ec_up.events("tls") if e.get("ok")]
-    t.ok(len(handshakes) >= 1, "EC upstream: at least one TLS handshake logged")
+    # Session resumption: the upstream answers "Connection: close", so
+    # every request needs a new TLS connection; all but the first must
+    # resume the cached session.
+    res_up = t.upstream()
+    px = t.proxy(upstream=res_up)
+    statuses = []
+    for i in range(4):
+        statuses.append(h.post(px, b"{}", mode="connclose").status)
+        res_up.wait_event("end", lambda e, n=i: e.get("conn") == n + 1,
+                          timeout=5)
+    t.is_(statuses, [200] * 4, "resumption: four requests, each on a new "
+          "upstream connection, all 200")
+    shakes = [e for e in res_up.events("tls") if e.get("ok")]
+    t.is_(len(shakes), 4, "resumption: four TLS handshakes")
+    t.is_([e.get("resumed") for e in shakes], [False, True, True, True],
+          "resumption: the first handshake is full, the others resume")
+    px.stop()
 
 
 h.run(main)

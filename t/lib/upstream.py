@@ -6,7 +6,8 @@ on 127.0.0.1, ephemeral port.  It prints its port as the first line of stdout.
 Every event is appended as one JSON line to the --log file:
 
   {"type":"conn","conn":N,"time":T}                      at TCP accept
-  {"type":"tls","conn":N,"ok":bool,"sni":S,"error":E}     after the handshake
+  {"type":"tls","conn":N,"ok":bool,"sni":S,"resumed":bool,"error":E}
+                                                          after the handshake
   {"type":"request","conn":N,"seq":K,"method":..,"target":..,"version":..,
    "headers":[[name,value],...],      (original case and order)
    "framing":"length|chunked|none|both","chunk_count":C,"trailers":[..],
@@ -25,6 +26,7 @@ With --stall the server completes the TLS handshake, then never reads.
 The response is selected per request by the "x-test-mode" request header:
 
   echo (default)      200 JSON: what was received (Authorization redacted)
+  connclose           echo with "Connection: close", then a clean TLS close
   status:NNN          status NNN, small JSON body; Location for 3xx
   headers             end-to-end headers (repeated Set-Cookie, x-request-id,
                       ...) mixed with hop-by-hop ones the proxy must drop
@@ -347,6 +349,12 @@ def mode_echo(conn, seq, req, arg):
               echo_body(conn, seq, req))
 
 
+def mode_connclose(conn, seq, req, arg):
+    """echo with Connection: close, then a clean TLS close."""
+    conn.keep_alive = False
+    mode_echo(conn, seq, req, arg)
+
+
 def mode_status(conn, seq, req, arg):
     status = int(arg)
     headers = [("Content-Type", "application/json")]
@@ -622,7 +630,7 @@ def mode_unknown(conn, seq, req, arg):
 
 
 MODES = {
-    "echo": mode_echo, "status": mode_status, "headers": mode_headers,
+    "echo": mode_echo, "connclose": mode_connclose, "status": mode_status, "headers": mode_headers,
     "big": mode_big, "bigchunked": mode_bigchunked, "gzip": mode_gzip,
     "oddchunked": mode_oddchunked, "sse": mode_sse, "drop": mode_drop,
     "dropchunked": mode_dropchunked, "close": mode_close, "slow": mode_slow,
@@ -648,21 +656,18 @@ def serve_conn_inner(sock, cid, log, tls_ctx, stall):
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.settimeout(READ_TIMEOUT)
     if tls_ctx is not None:
-        info = {"sni": None}
-
-        def sni(sslobj, name, ctx):
-            info["sni"] = name
-        # One context per connection so the SNI callback knows its connection.
-        ctx = tls_ctx()
-        ctx.sni_callback = sni
+        # One shared context, so that its session cache lets clients
+        # resume; the SNI callback notes the name on the socket itself.
         try:
-            sock = ctx.wrap_socket(sock, server_side=True)
+            sock = tls_ctx().wrap_socket(sock, server_side=True)
         except (OSError, ssl.SSLError) as e:
             log.write({"type": "tls", "conn": cid, "ok": False,
-                       "sni": info["sni"], "error": str(e)})
+                       "sni": None, "error": str(e)})
             sock.close()
             return
-        log.write({"type": "tls", "conn": cid, "ok": True, "sni": info["sni"],
+        log.write({"type": "tls", "conn": cid, "ok": True,
+                   "sni": getattr(sock, "sni_seen", None),
+                   "resumed": sock.session_reused,
                    "version": sock.version(), "cipher": sock.cipher()[0]})
     if stall:
         time.sleep(READ_TIMEOUT)
@@ -716,14 +721,18 @@ def main():
     log = Log(args.log)
     tls_ctx = None
     if not args.plain:
+        def note_sni(ssl_sock, name, ctx):
+            ssl_sock.sni_seen = name
+
+        shared_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        shared_ctx.load_cert_chain(args.cert, args.key)  # fails early
+        shared_ctx.sni_callback = note_sni
+        if args.require_client_cert:
+            shared_ctx.verify_mode = ssl.CERT_REQUIRED
+            shared_ctx.load_verify_locations(args.require_client_cert)
+
         def tls_ctx():
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(args.cert, args.key)
-            if args.require_client_cert:
-                ctx.verify_mode = ssl.CERT_REQUIRED
-                ctx.load_verify_locations(args.require_client_cert)
-            return ctx
-        tls_ctx()  # fail early on bad files
+            return shared_ctx
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", args.port))
