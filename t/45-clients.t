@@ -2,8 +2,6 @@
 # Clients that pipeline, dawdle, vanish or crowd in must not hurt the proxy
 # or anybody else's requests.
 import os
-import socket
-import struct
 import sys
 import threading
 import time
@@ -11,12 +9,6 @@ import time
 sys.dont_write_bytecode = True  # keep t/lib free of __pycache__
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import harness as h  # noqa: E402
-
-
-def reset_close(c):
-    """Close with RST, like a client that crashed."""
-    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    c.close()
 
 
 def main(t):
@@ -62,7 +54,7 @@ def main(t):
     c = px.connect()
     c.send(b"POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Le")
     time.sleep(0.1)
-    reset_close(c)
+    h.reset_close(c)
     time.sleep(0.3)
     healthy("client reset inside the request head")
 
@@ -78,7 +70,7 @@ def main(t):
     c.sock.settimeout(5)
     first = c.sock.recv(1000)
     t.like(first, r"^HTTP/1\.1 200", "stream started before the client vanishes")
-    reset_close(c)
+    h.reset_close(c)
     time.sleep(0.5)
     healthy("client reset in the middle of a stream")
 

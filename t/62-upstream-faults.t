@@ -7,7 +7,6 @@
 # 60-upstream-errors.t.)
 import os
 import socket
-import struct
 import sys
 import time
 
@@ -16,12 +15,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 import harness as h  # noqa: E402
 
 PROMPT = 3.0            # seconds: "promptly", loosely
-
-
-def reset_close(c):
-    """Close with RST, like a client that crashed."""
-    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    c.close()
 
 
 def main(t):
@@ -59,7 +52,7 @@ def main(t):
         if close == "close":
             c.close()
         else:
-            reset_close(c)
+            h.reset_close(c)
         ok = h.wait_until(lambda: len(up.events("aborted")) > aborts, 5)
         e = up.events("aborted")[-1] if ok else None
         t.ok(e is not None and e["stage"] == "body" and e["body_received"] == 1000 and
@@ -83,7 +76,7 @@ def main(t):
         if close == "close":
             c.close()
         else:
-            reset_close(c)
+            h.reset_close(c)
         cid = conn_of(marker)
         end = up.wait_event("end", lambda e: e["conn"] == cid, 8)
         errors = [e for e in up.events("error") if e["conn"] == cid]
@@ -120,7 +113,7 @@ def main(t):
         if i % 2:
             c.close()
         else:
-            reset_close(c)
+            h.reset_close(c)
     time.sleep(0.3)
     t.ok(px.running(), "clients closing or resetting while an 8 MB response is being "
          "written: the proxy is not killed (SIGPIPE)")

@@ -10,15 +10,7 @@
 #include <string.h>
 
 #include "http.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void
-check(int condition)
-{
-	if (!condition)
-		abort();
-}
+#include "fuzz.h"
 
 struct outcome {
 	enum chunked_result result;     /* DONE, ERROR, or NEED_MORE */

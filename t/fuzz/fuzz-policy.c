@@ -10,15 +10,7 @@
 #include <string.h>
 
 #include "policy.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void
-check(int condition)
-{
-	if (!condition)
-		abort();
-}
+#include "fuzz.h"
 
 static bool
 is(struct slice s, const char *literal)

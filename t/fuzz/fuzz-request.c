@@ -11,21 +11,7 @@
 
 #include "http.h"
 #include "policy.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void
-check(int condition)
-{
-	if (!condition)
-		abort();
-}
-
-static int
-within(struct slice s, const char *buf, size_t len)
-{
-	return s.p >= buf && s.n <= len && (size_t)(s.p - buf) <= len - s.n;
-}
+#include "fuzz.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -31,6 +31,7 @@ import shutil
 import signal
 import socket
 import string
+import struct
 import subprocess
 import sys
 import tempfile
@@ -761,6 +762,12 @@ def post(proxy, body=b"{}", mode=None, headers=(), timeout=IO_TIMEOUT, **kw):
     hdrs += list(headers)
     return exchange(proxy, request_bytes(headers=hdrs, body=body, **kw),
                     timeout=timeout)
+
+
+def reset_close(c):
+    """Close with RST, like a client that crashed."""
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
 
 
 def is_json_error(r):
