@@ -664,18 +664,43 @@ chunked_decode(struct chunked *c, const char *in, size_t len,
 	return c->state == CH_DONE ? CHUNKED_DONE : CHUNKED_NEED_MORE;
 }
 
-size_t
-http_format_hex(uint64_t n, char out[17])
+/* Digits of n in base 10 or 16, most significant first, no NUL. */
+static size_t
+format_number(uint64_t n, unsigned base, char *out)
 {
-	char tmp[16];
+	char tmp[20];
 	size_t i = 0, k;
 
 	do {
-		tmp[i++] = "0123456789abcdef"[n & 15];
-		n >>= 4;
+		tmp[i++] = "0123456789abcdef"[n % base];
+		n /= base;
 	} while (n != 0);
 	for (k = 0; k < i; k++)
 		out[k] = tmp[i - 1 - k];
+	return i;
+}
+
+size_t
+http_format_hex(uint64_t n, char out[17])
+{
+	size_t i = format_number(n, 16, out);
+
 	out[i] = '\0';
+	return i;
+}
+
+size_t
+http_format_decimal(uint64_t n, char out[20])
+{
+	return format_number(n, 10, out);
+}
+
+size_t
+http_chunk_size_line(uint64_t n, char out[18])
+{
+	size_t i = format_number(n, 16, out);
+
+	out[i++] = '\r';
+	out[i++] = '\n';
 	return i;
 }

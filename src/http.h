@@ -170,7 +170,14 @@ enum chunked_result chunked_decode(struct chunked *c, const char *in,
     size_t len, size_t *consumed, const char **data, size_t *data_length,
     const char **why);
 
-/* Lowercase hex of n into out (no leading zeros); returns the length. */
+/* Lowercase hex of n into out (no leading zeros), NUL-terminated;
+ * returns the length. */
 size_t http_format_hex(uint64_t n, char out[17]);
+
+/* Decimal digits of n into out, not NUL-terminated; returns how many. */
+size_t http_format_decimal(uint64_t n, char out[20]);
+
+/* A chunk-size line, "<hex>\r\n", into out; returns its length. */
+size_t http_chunk_size_line(uint64_t n, char out[18]);
 
 #endif

@@ -41,22 +41,6 @@ min_size(uint64_t a, size_t b)
 	return a < (uint64_t)b ? (size_t)a : b;
 }
 
-/* Decimal digits of n into out (no NUL); returns how many. */
-static size_t
-format_decimal(uint64_t n, char out[20])
-{
-	char tmp[20];
-	size_t i = 0, k;
-
-	do {
-		tmp[i++] = (char)('0' + n % 10);
-		n /= 10;
-	} while (n != 0);
-	for (k = 0; k < i; k++)
-		out[k] = tmp[i - 1 - k];
-	return i;
-}
-
 static enum status
 status_for(enum upstream_error e)
 {
@@ -121,7 +105,7 @@ write_request_head(struct upstream *u, const struct http_request *req)
 		PUT_LITERAL("Transfer-Encoding: chunked\r\n\r\n");
 	} else {
 		PUT_LITERAL("Content-Length: ");
-		PUT(length, format_decimal(req->content_length, length));
+		PUT(length, http_format_decimal(req->content_length, length));
 		PUT_LITERAL("\r\n\r\n");
 	}
 #undef PUT_LITERAL
@@ -215,12 +199,10 @@ upstream_failed:
 static enum upstream_error
 write_chunk(struct upstream *u, const char *data, size_t length)
 {
-	char line[20];
-	size_t n = http_format_hex(length, line);
+	char line[18];
+	size_t n = http_chunk_size_line(length, line);
 	enum upstream_error e;
 
-	line[n++] = '\r';
-	line[n++] = '\n';
 	if ((e = upstream_write(u, line, n)) != UPSTREAM_OK ||
 	    (e = upstream_write(u, data, length)) != UPSTREAM_OK)
 		return e;
@@ -365,7 +347,7 @@ static enum io_result
 out_body(struct client_out *o, const void *data, size_t length)
 {
 	struct iovec *iov = o->iov + o->held;
-	char line[20];
+	char line[18];
 	size_t n;
 
 	if (length == 0)
@@ -374,9 +356,7 @@ out_body(struct client_out *o, const void *data, size_t length)
 		iov[0] = iov_const(data, length);
 		return out_write(o, 1);
 	}
-	n = http_format_hex(length, line);
-	line[n++] = '\r';
-	line[n++] = '\n';
+	n = http_chunk_size_line(length, line);
 	iov[0] = (struct iovec){ line, n };
 	iov[1] = iov_const(data, length);
 	iov[2] = iov_const("\r\n", 2);
@@ -432,7 +412,7 @@ out_hold_head(struct client_out *o, const struct http_response *resp,
 	if (resp->body == HTTP_BODY_LENGTH) {
 		iov[n++] = iov_const("Content-Length: ", 16);
 		iov[n++] = (struct iovec){ o->framing,
-		    format_decimal(resp->content_length, o->framing) };
+		    http_format_decimal(resp->content_length, o->framing) };
 		iov[n++] = iov_const("\r\n", 2);
 	} else if (o->rechunk) {
 		iov[n++] = iov_const("Transfer-Encoding: chunked\r\n", 28);

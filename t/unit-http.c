@@ -1599,6 +1599,27 @@ test_format_hex(void)
 		    strcmp(out, hexes[i].hex) == 0, "http_format_hex(%llu) = %s",
 		    (unsigned long long)hexes[i].n, hexes[i].hex);
 	}
+	{
+		static const struct { uint64_t n; const char *text; } decimals[] = {
+			{ 0, "0" }, { 7, "7" }, { 10, "10" }, { 1048576, "1048576" },
+			{ UINT64_MAX, "18446744073709551615" },
+		};
+		char out[20], line[18];
+		size_t n;
+
+		for (i = 0; i < sizeof decimals / sizeof decimals[0]; i++) {
+			n = http_format_decimal(decimals[i].n, out);
+			tap_ok(n == strlen(decimals[i].text) &&
+			    memcmp(out, decimals[i].text, n) == 0,
+			    "http_format_decimal(%s)", decimals[i].text);
+		}
+		n = http_chunk_size_line(0x1a2b, line);
+		tap_ok(n == 6 && memcmp(line, "1a2b\r\n", 6) == 0,
+		    "http_chunk_size_line(0x1a2b) = \"1a2b\\r\\n\"");
+		n = http_chunk_size_line(UINT64_MAX, line);
+		tap_ok(n == 18 && memcmp(line, "ffffffffffffffff\r\n", 18) == 0,
+		    "http_chunk_size_line(UINT64_MAX) fills its 18 bytes");
+	}
 }
 
 int
