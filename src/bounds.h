@@ -72,7 +72,11 @@
  * close idle connections after about a minute or more; we let go
  * earlier so we rarely meet a connection the server just closed. */
 #define POOL_MAX                256
+#ifndef SHORT_TIMEOUTS
 #define POOL_IDLE_MS            (30 * 1000)
+#else
+#define POOL_IDLE_MS            3000    /* the test build, see below */
+#endif
 
 /* Timeouts, in milliseconds. */
 #ifndef SHORT_TIMEOUTS

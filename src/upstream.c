@@ -84,7 +84,13 @@ static struct {
 	bool have_session;
 	struct upstream *idle;          /* newest first */
 	size_t idle_count;
-	int64_t last_prune;
+	/* The reaper closes idle connections when they expire, traffic or
+	 * not: a connection the server has closed would otherwise sit in
+	 * CLOSE_WAIT until the pool is next used. */
+	pthread_cond_t reaper_wake;     /* a first idle connection, or stop */
+	pthread_t reaper;
+	bool reaper_running;
+	bool reaper_stop;
 } shared = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 void
@@ -609,12 +615,86 @@ upstream_abort(struct upstream *u)
 	destroy(u, false);
 }
 
+/*
+ * The reaper: sleeps until the oldest idle connection expires, closes
+ * every expired one (the oldest are at the tail), and sleeps again; with
+ * an empty pool it sleeps until upstream_close() pools one.
+ */
+static void *
+reaper_thread(void *arg)
+{
+	struct upstream *expired, **p, *u;
+
+	(void)arg;
+	pthread_mutex_lock(&shared.lock);
+	while (!shared.reaper_stop) {
+		int64_t now = clock_ms(), oldest = 0;
+		struct timespec until;
+
+		expired = NULL;
+		for (p = &shared.idle; *p != NULL; p = &(*p)->next) {
+			if (now - (*p)->idle_since >= POOL_IDLE_MS) {
+				expired = *p;
+				*p = NULL;
+				break;
+			}
+			oldest = (*p)->idle_since;
+		}
+		if (expired != NULL) {
+			for (u = expired; u != NULL; u = u->next)
+				shared.idle_count--;
+			pthread_mutex_unlock(&shared.lock);
+			while (expired != NULL) {
+				u = expired->next;
+				destroy(expired, true);
+				expired = u;
+			}
+			pthread_mutex_lock(&shared.lock);
+			continue;
+		}
+		if (shared.idle == NULL) {
+			pthread_cond_wait(&shared.reaper_wake, &shared.lock);
+			continue;
+		}
+		oldest += POOL_IDLE_MS;
+		until.tv_sec = oldest / 1000;
+		until.tv_nsec = oldest % 1000 * 1000000L;
+		(void)pthread_cond_timedwait(&shared.reaper_wake, &shared.lock,
+		    &until);
+	}
+	pthread_mutex_unlock(&shared.lock);
+	return NULL;
+}
+
+/* Start the reaper once; called with the lock held.  False if it cannot
+ * run: then nothing is pooled, since nothing would close it on time. */
+static bool
+reaper_start(void)
+{
+	pthread_condattr_t cattr;
+	pthread_attr_t attr;
+
+	if (shared.reaper_running)
+		return true;
+	if (shared.reaper_stop)
+		return false;
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&shared.reaper_wake, &cattr);
+	pthread_condattr_destroy(&cattr);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, THREAD_STACK_SIZE);
+	shared.reaper_running = pthread_create(&shared.reaper, &attr,
+	    reaper_thread, NULL) == 0;
+	pthread_attr_destroy(&attr);
+	if (!shared.reaper_running)
+		pthread_cond_destroy(&shared.reaper_wake);
+	return shared.reaper_running;
+}
+
 void
 upstream_close(struct upstream *u, bool reusable)
 {
-	struct upstream *expired = NULL, **p;
-	int64_t now = clock_ms();
-
 	/* Bytes the response did not account for: not reusable. */
 	if (!reusable || u->staged_start != u->staged_end ||
 	    (u->tls ? (br_ssl_engine_current_state(&u->client.eng) &
@@ -623,34 +703,21 @@ upstream_close(struct upstream *u, bool reusable)
 		return;
 	}
 	u->client_fd = -1;
-	u->idle_since = now;
+	u->idle_since = clock_ms();
 	pthread_mutex_lock(&shared.lock);
-	if (shared.idle_count == POOL_MAX) {
+	if (shared.idle_count == POOL_MAX || !reaper_start()) {
 		pthread_mutex_unlock(&shared.lock);
 		destroy(u, true);
 		return;
 	}
+	/* A reaper with idle connections already wakes before this one
+	 * expires; one with none waits for this signal. */
+	if (shared.idle == NULL)
+		pthread_cond_signal(&shared.reaper_wake);
 	u->next = shared.idle;
 	shared.idle = u;
 	shared.idle_count++;
-	/* Newest first: cut off the expired tail, once a second at most. */
-	if (now - shared.last_prune > 1000) {
-		shared.last_prune = now;
-		for (p = &shared.idle; *p != NULL; p = &(*p)->next)
-			if (now - (*p)->idle_since > POOL_IDLE_MS) {
-				expired = *p;
-				*p = NULL;
-				break;
-			}
-		for (u = expired; u != NULL; u = u->next)
-			shared.idle_count--;
-	}
 	pthread_mutex_unlock(&shared.lock);
-	while (expired != NULL) {
-		u = expired->next;
-		destroy(expired, true);
-		expired = u;
-	}
 }
 
 const struct url *
@@ -663,7 +730,16 @@ void
 upstream_drain_pool(void)
 {
 	struct upstream *u;
+	bool join;
 
+	pthread_mutex_lock(&shared.lock);
+	shared.reaper_stop = true;
+	join = shared.reaper_running;
+	if (join)
+		pthread_cond_signal(&shared.reaper_wake);
+	pthread_mutex_unlock(&shared.lock);
+	if (join)
+		pthread_join(shared.reaper, NULL);
 	pthread_mutex_lock(&shared.lock);
 	while ((u = shared.idle) != NULL) {
 		shared.idle = u->next;
@@ -750,6 +826,8 @@ upstream_flush(struct upstream *u)
 				return e;
 			done += n;
 		}
+		/* Sent: the head held the key, and only its page may. */
+		explicit_bzero(u->iobuf, u->plain_out);
 		u->plain_out = 0;
 		return UPSTREAM_OK;
 	}

@@ -9,8 +9,11 @@
  * bytes.  Every wait is bounded by the connection's deadline and
  * abandoned when the watched client hangs up.
  *
- * Plaintext that passed through a connection (the request head with
- * the Authorization header) is wiped when the connection is destroyed.
+ * The request head holds the Authorization header: with TLS, BearSSL
+ * encrypts it in place in its buffer; to a plaintext upstream, its bytes
+ * are wiped as soon as they are sent.  Everything else a connection
+ * held is wiped when it is destroyed.  Idle pooled connections are
+ * closed by a reaper thread POOL_IDLE_MS after they went idle.
  */
 #ifndef UPSTREAM_H
 #define UPSTREAM_H
@@ -106,7 +109,8 @@ void upstream_consume(struct upstream *u, size_t length);
 /* A short description of an error for the 502 body and the log. */
 const char *upstream_error_message(enum upstream_error error);
 
-/* Destroy every idle connection (at shutdown), wiping what it held. */
+/* Stop the reaper and destroy every idle connection (at shutdown),
+ * wiping what they held.  Connections closed later are not pooled. */
 void upstream_drain_pool(void);
 
 #endif
