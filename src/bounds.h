@@ -123,4 +123,13 @@
  * at again. */
 #define ACCEPT_BATCH_MAX        64
 
+/* JSON the proxy reads (json.c): nesting followed, and the path of
+ * member names kept so callers can pick fields.  Responses API bodies
+ * nest about 8 deep; deeper is not read as JSON (a dump then holds the
+ * body as a string).  Names the proxy picks are short: a longer one is
+ * validated but not kept. */
+#define JSON_DEPTH_MAX          64
+#define JSON_PATH_MAX           256
+#define JSON_KEY_MAX            64
+
 #endif

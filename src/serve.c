@@ -29,6 +29,7 @@
 #include "http.h"
 #include "io.h"
 #include "bounds.h"
+#include "json.h"
 #include "log.h"
 #include "policy.h"
 #include "relay.h"
@@ -129,28 +130,6 @@ serve_listen(uint16_t port, uint16_t *bound)
 
 /* --- answers the proxy gives itself --- */
 
-/* Copy s into out as JSON string content; returns the length. */
-static size_t
-json_escape(const char *s, char *out, size_t size)
-{
-	size_t o = 0;
-
-	for (; *s != '\0' && o + 7 < size; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\') {
-			out[o++] = '\\';
-			out[o++] = (char)ch;
-		} else if (ch < ' ') {
-			o += (size_t)snprintf(out + o, size - o, "\\u%04x", ch);
-		} else {
-			out[o++] = (char)ch;
-		}
-	}
-	out[o] = '\0';
-	return o;
-}
-
 /*
  * The one place that writes a response of the proxy's own, and logs it.
  * Errors get the OpenAI error shape; the connection closes afterwards.
@@ -165,7 +144,7 @@ respond(struct client *c, enum status status, const char *why,
 
 	if (why == NULL)
 		why = status_reason(status);
-	json_escape(why, message, sizeof message);
+	json_escape_text(why, strlen(why), message, sizeof message);
 	if (status < 400)
 		body_length = snprintf(body, sizeof body,
 		    "{\"status\":\"%s\"}\n", message);
