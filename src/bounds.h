@@ -37,6 +37,19 @@
 #define CHUNK_LINE_MAX          1024
 #define TRAILER_MAX             (8 * 1024)
 
+/* The egress proxy's URL (--egress-proxy, HTTPS_PROXY...): a host,
+ * a port and credentials; anything longer is a mistake. */
+#define EGRESS_URL_MAX          2048
+
+/* The egress proxy's answer to CONNECT: a status line and a few
+ * fields.  Longer: 502. */
+#define EGRESS_ANSWER_MAX       (8 * 1024)
+
+/* The Proxy-Authorization value, "Basic " and the base64 of user and
+ * password, in the key's locked page next to the key (secret.c).  Its
+ * base64 is 4/3 of the decoded credentials; longer: exit 2. */
+#define PROXY_AUTHORIZATION_MAX 2048
+
 /* Interim (1xx) responses skipped before the real one.  Servers send
  * one or two (100 Continue, 103 Early Hints); more is a broken upstream. */
 #define INTERIM_RESPONSES_MAX   8
