@@ -9,14 +9,13 @@
 #include "cli.h"
 #include "version.h"
 
-#define EXIT_USAGE 2
-
 static void
 usage(FILE *out)
 {
 	fputs(
 "usage: responses-api-proxy [--port N] [--server-info FILE] [--http-shutdown]\n"
 "                           [--upstream-url URL] [--ca-file FILE]\n"
+"                           [--egress-proxy URL|none]\n"
 "\n"
 "Read an OpenAI API key from standard input and relay POST /v1/responses\n"
 "from 127.0.0.1 to the upstream with \"Authorization: Bearer <key>\" added.\n"
@@ -29,6 +28,11 @@ usage(FILE *out)
 "                       (default: " DEFAULT_UPSTREAM_URL ")\n"
 "  --ca-file FILE       trust the PEM certificates in FILE instead of the\n"
 "                       compiled-in roots\n"
+"  --egress-proxy URL   reach the upstream through this HTTP proxy\n"
+"                       (http://[user:password@]host[:port]) with CONNECT,\n"
+"                       whatever the environment says; \"none\": directly.\n"
+"                       Default: HTTPS_PROXY, ALL_PROXY and NO_PROXY as\n"
+"                       curl reads them\n"
 "  --help               print this help and exit\n"
 "  --version            print the version and exit\n"
 "\n"
@@ -69,13 +73,15 @@ int
 cli_parse(int argc, char **argv, struct config *config)
 {
 	enum { OPT_PORT = 256, OPT_SERVER_INFO, OPT_HTTP_SHUTDOWN,
-	    OPT_UPSTREAM_URL, OPT_CA_FILE, OPT_HELP, OPT_VERSION };
+	    OPT_UPSTREAM_URL, OPT_CA_FILE, OPT_EGRESS_PROXY, OPT_HELP,
+	    OPT_VERSION };
 	static const struct option options[] = {
 		{ "port",          required_argument, NULL, OPT_PORT },
 		{ "server-info",   required_argument, NULL, OPT_SERVER_INFO },
 		{ "http-shutdown", no_argument,       NULL, OPT_HTTP_SHUTDOWN },
 		{ "upstream-url",  required_argument, NULL, OPT_UPSTREAM_URL },
 		{ "ca-file",       required_argument, NULL, OPT_CA_FILE },
+		{ "egress-proxy",  required_argument, NULL, OPT_EGRESS_PROXY },
 		{ "help",          no_argument,       NULL, OPT_HELP },
 		{ "version",       no_argument,       NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -106,6 +112,18 @@ cli_parse(int argc, char **argv, struct config *config)
 			if (*optarg == '\0')
 				return usage_error("empty --ca-file path", NULL);
 			config->ca_file = optarg;
+			break;
+		case OPT_EGRESS_PROXY:
+			/* Never echo the URL: it may hold a password. */
+			config->egress_text = NULL;
+			config->egress_mode = EGRESS_NONE;
+			if (strcmp(optarg, "none") == 0)
+				break;
+			if (egress_parse_url(optarg, strlen(optarg),
+			    &config->egress, &why) != 0)
+				return usage_error("invalid --egress-proxy", why);
+			config->egress_mode = EGRESS_URL;
+			config->egress_text = optarg;
 			break;
 		case 'h':
 		case OPT_HELP:

@@ -7,9 +7,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "egress.h"
 #include "url.h"
 
 #define DEFAULT_UPSTREAM_URL "https://api.openai.com/v1/responses"
+
+/* Exit status for a usage error (also an unusable proxy variable). */
+#define EXIT_USAGE 2
+
+enum egress_mode {
+	EGRESS_FROM_ENVIRONMENT,        /* no --egress-proxy: main decides */
+	EGRESS_NONE,                    /* --egress-proxy none */
+	EGRESS_URL                      /* --egress-proxy URL */
+};
 
 struct config {
 	uint16_t port;                  /* 0: an ephemeral port */
@@ -17,6 +27,10 @@ struct config {
 	bool http_shutdown;             /* GET /shutdown exits */
 	struct url upstream;
 	const char *ca_file;            /* NULL: the compiled-in roots */
+	enum egress_mode egress_mode;
+	struct egress_proxy egress;     /* the egress proxy, when there is one */
+	char *egress_text;              /* its URL's text (argv or environ),
+					 * whose credentials main() wipes */
 };
 
 /*

@@ -27,8 +27,18 @@ harden_process(void)
 static bool
 must_scrub(const char *entry)
 {
-	return strncmp(entry, "LD_", 3) == 0 ||
-	    strncmp(entry, "OPENAI_API_KEY=", 15) == 0;
+	static const char *const names[] = {
+		"OPENAI_API_KEY=", "https_proxy=", "HTTPS_PROXY=",
+		"all_proxy=", "ALL_PROXY=", "http_proxy=", "HTTP_PROXY=",
+	};
+	size_t i;
+
+	if (strncmp(entry, "LD_", 3) == 0)
+		return true;
+	for (i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strncmp(entry, names[i], strlen(names[i])) == 0)
+			return true;
+	return false;
 }
 
 int

@@ -2,7 +2,9 @@
  * main.c -- responses-api-proxy: start-up, in the order that matters.
  *
  *   1. harden the process (before the key exists, before any thread)
- *   2. parse the command line and load the trust anchors
+ *   2. parse the command line, choose the egress proxy (the one place
+ *      that reads the environment), scrub the environment, load the
+ *      trust anchors
  *   3. read the key from standard input into locked memory
  *   4. listen on 127.0.0.1, write the server-info file
  *   5. serve until shutdown, wipe the key, exit 0
@@ -11,6 +13,7 @@
  * listed in the man page's EXIT STATUS; nothing after start-up exits.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +33,98 @@
 /* The parsed configuration, fixed once serving starts. */
 static struct config config;
 static struct trust_store custom_anchors;
+static char connect_target[URL_HOST_MAX + 16];
+
+/*
+ * Without --egress-proxy, curl's rules: https_proxy, HTTPS_PROXY,
+ * all_proxy, ALL_PROXY (the first set; empty means none), unless
+ * no_proxy or NO_PROXY (the first set) matches the upstream's host.
+ * Returns the name of the variable used, or NULL for no proxy; exits
+ * are the caller's: *status is EXIT_USAGE for an unusable value.
+ */
+static const char *
+egress_from_environment(int *status)
+{
+	const char *values[EGRESS_VARIABLE_COUNT], *no_proxy[
+	    EGRESS_NO_PROXY_VARIABLE_COUNT], *why, *name;
+	int i, n;
+
+	*status = 0;
+	for (i = 0; i < EGRESS_VARIABLE_COUNT; i++)
+		values[i] = getenv(egress_variable_name(i));
+	for (i = 0; i < EGRESS_NO_PROXY_VARIABLE_COUNT; i++)
+		no_proxy[i] = getenv(egress_no_proxy_variable_name(i));
+	if ((i = egress_pick_variable(values)) < 0 || values[i][0] == '\0')
+		return NULL;
+	name = egress_variable_name(i);
+	/* Never quote the value: it may hold a password. */
+	if (egress_parse_url(values[i], strlen(values[i]), &config.egress,
+	    &why) != 0) {
+		log_message("%s: %s", name, why);
+		*status = EXIT_USAGE;
+		return NULL;
+	}
+	config.egress_text = (char *)(uintptr_t)values[i];
+	if ((n = egress_pick_no_proxy(no_proxy)) >= 0 &&
+	    egress_no_proxy_matches(no_proxy[n], strlen(no_proxy[n]),
+	    config.upstream.host, strlen(config.upstream.host),
+	    config.upstream.host_kind)) {
+		log_message("%s matches %s: no egress proxy",
+		    egress_no_proxy_variable_name(n), config.upstream.host);
+		return NULL;
+	}
+	return name;
+}
+
+/*
+ * Choose the egress proxy (--egress-proxy, else the environment), put
+ * its credentials in the locked page and wipe them where they came from
+ * (argv shows in /proc/PID/cmdline; the environment is scrubbed after
+ * this).  Returns 0 or an exit status.
+ */
+static int
+configure_egress(void)
+{
+	const char *source = "--egress-proxy";
+	struct egress_proxy *proxy = &config.egress;
+	enum secret_error error;
+	int status = 0;
+	bool locked;
+
+	if (config.egress_mode == EGRESS_NONE)
+		return 0;
+	if (config.egress_mode == EGRESS_FROM_ENVIRONMENT &&
+	    (source = egress_from_environment(&status)) == NULL)
+		return status;
+	if (proxy->has_credentials) {
+		error = secret_store_proxy_credentials(proxy->user,
+		    proxy->password, &locked);
+		if (error != SECRET_OK) {
+			log_message("%s: %s", source, error == SECRET_TOO_LONG ?
+			    "the proxy user name and password are too long" :
+			    "cannot allocate memory for the proxy credentials");
+			return error == SECRET_TOO_LONG ? EXIT_USAGE :
+			    EXIT_STARTUP;
+		}
+		/* The text from user to password, where it was. */
+		memset(config.egress_text + (proxy->user.p - config.egress_text),
+		    '*', (size_t)(proxy->password.p + proxy->password.n -
+		    proxy->user.p));
+		proxy->user = proxy->password = (struct slice){ NULL, 0 };
+	}
+	/* Plain http:// upstreams are loopback test servers: direct. */
+	if (!config.upstream.tls)
+		return 0;
+	(void)egress_connect_target(&config.upstream, connect_target,
+	    sizeof connect_target);
+	upstream_configure_egress(proxy, connect_target);
+	log_message("egress proxy %s%s%s:%u (from %s)%s",
+	    proxy->host_kind == URL_HOST_IPV6 ? "[" : "", proxy->host,
+	    proxy->host_kind == URL_HOST_IPV6 ? "]" : "",
+	    (unsigned)proxy->port, source,
+	    proxy->has_credentials ? ", with credentials" : "");
+	return 0;
+}
 
 static int
 load_anchors(void)
@@ -64,9 +159,11 @@ main(int argc, char **argv)
 		log_message("cannot harden the process: %s", strerror(errno));
 		return status;
 	}
-	harden_scrub_environment();
 	if ((status = cli_parse(argc, argv, &config)) >= 0)
 		return status;
+	if ((status = configure_egress()) != 0)
+		return status;
+	harden_scrub_environment();
 	if (load_anchors() != 0)
 		return EXIT_STARTUP;
 

@@ -46,6 +46,7 @@ status_for(enum upstream_error e)
 {
 	switch (e) {
 	case UPSTREAM_TIMEOUT:
+	case UPSTREAM_PROXY_TIMEOUT:
 		return STATUS_GATEWAY_TIMEOUT;
 	case UPSTREAM_NO_MEMORY:
 		return STATUS_INTERNAL_ERROR;

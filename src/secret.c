@@ -1,5 +1,6 @@
 /*
- * secret.c -- see secret.h.  Every line that handles key bytes is here.
+ * secret.c -- see secret.h.  Every line that stores key or proxy
+ * credential bytes is here.
  */
 #include <sys/mman.h>
 
@@ -9,14 +10,16 @@
 #include <unistd.h>
 
 #include "bounds.h"
+#include "egress.h"
 #include "secret.h"
 
 #define PREFIX          "Bearer "
 #define PREFIX_LENGTH   (sizeof PREFIX - 1)
 
-static char *stored;            /* the one copy, in its own page */
+static char *stored;            /* the one copy, in the page below */
 static size_t stored_length;
-static size_t stored_page_size;
+static char *proxy_stored;      /* "Basic ...", or NULL */
+static size_t proxy_stored_length;
 
 static bool
 is_key_char(unsigned char c)
@@ -59,23 +62,60 @@ read_line(int fd, char *buf, size_t size, bool *complete)
 	return (long)length;
 }
 
-/* Move the validated header value into its own locked page. */
+/*
+ * The page that holds the secrets: mapped on first use, excluded from
+ * core dumps, locked, and read-only except while one is written.  The
+ * key's value is at its start, the Proxy-Authorization value at
+ * PROXY_OFFSET.
+ */
+#define PROXY_OFFSET    KEY_BUFFER_SIZE
+
+static char *page;
+static size_t page_size;
+static bool page_locked;
+
 static enum secret_error
-store(const char *value, size_t length, bool *locked)
+page_writable(bool *locked)
 {
-	long page = sysconf(_SC_PAGESIZE);
+	long size = sysconf(_SC_PAGESIZE);
 	void *p;
 
-	stored_page_size = page > 0 ? (size_t)page : 4096;
-	p = mmap(NULL, stored_page_size, PROT_READ | PROT_WRITE,
+	if (page != NULL) {
+		*locked = page_locked;
+		return mprotect(page, page_size, PROT_READ | PROT_WRITE) == 0 ?
+		    SECRET_OK : SECRET_NO_MEMORY;
+	}
+	page_size = size > 0 ? (size_t)size : 4096;
+	if (page_size < PROXY_OFFSET + PROXY_AUTHORIZATION_MAX)
+		return SECRET_NO_MEMORY;
+	p = mmap(NULL, page_size, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return SECRET_NO_MEMORY;
-	(void)madvise(p, stored_page_size, MADV_DONTDUMP);
-	*locked = mlock(p, stored_page_size) == 0;
-	memcpy(p, value, length);
-	(void)mprotect(p, stored_page_size, PROT_READ);
-	stored = p;
+	(void)madvise(p, page_size, MADV_DONTDUMP);
+	page_locked = mlock(p, page_size) == 0;
+	*locked = page_locked;
+	page = p;
+	return SECRET_OK;
+}
+
+static void
+page_read_only(void)
+{
+	(void)mprotect(page, page_size, PROT_READ);
+}
+
+/* Move the validated header value into the locked page. */
+static enum secret_error
+store(const char *value, size_t length, bool *locked)
+{
+	enum secret_error error = page_writable(locked);
+
+	if (error != SECRET_OK)
+		return error;
+	memcpy(page, value, length);
+	page_read_only();
+	stored = page;
 	stored_length = length;
 	return SECRET_OK;
 }
@@ -140,13 +180,39 @@ secret_header_value(size_t *length)
 	return stored;
 }
 
+enum secret_error
+secret_store_proxy_credentials(struct slice user, struct slice password,
+    bool *locked)
+{
+	enum secret_error error = page_writable(locked);
+	size_t length;
+
+	if (error != SECRET_OK)
+		return error;
+	length = egress_basic_credentials(user, password, page + PROXY_OFFSET,
+	    PROXY_AUTHORIZATION_MAX);
+	page_read_only();
+	if (length == 0)
+		return SECRET_TOO_LONG;
+	proxy_stored = page + PROXY_OFFSET;
+	proxy_stored_length = length;
+	return SECRET_OK;
+}
+
+const char *
+secret_proxy_authorization(size_t *length)
+{
+	*length = proxy_stored_length;
+	return proxy_stored;
+}
+
 void
 secret_wipe(void)
 {
-	if (stored == NULL)
+	if (page == NULL)
 		return;
 	/* The page stays mapped: a thread still finishing its request
 	 * during shutdown may read it, and must find zeros, not a fault. */
-	(void)mprotect(stored, stored_page_size, PROT_READ | PROT_WRITE);
-	explicit_bzero(stored, stored_page_size);
+	(void)mprotect(page, page_size, PROT_READ | PROT_WRITE);
+	explicit_bzero(page, page_size);
 }

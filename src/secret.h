@@ -1,17 +1,22 @@
 /*
- * secret.h -- the API key's whole life: intake, locked storage, wipe.
+ * secret.h -- the API key's whole life: intake, locked storage, wipe;
+ * and the same for the egress proxy's credentials.
  *
  * The key exists in exactly one place after secret_read() returns: the
  * header value "Bearer <key>" in a page of its own that is mlock(2)ed
- * (never swapped), excluded from core dumps and read-only.  Only main()
- * (intake, wipe) and the code that writes the upstream request head
- * (secret_header_value) touch this module.
+ * (never swapped), excluded from core dumps and read-only.  The egress
+ * proxy's Proxy-Authorization value, when its URL has credentials,
+ * lives in the same page.  Only main() (intake, wipe), the code that
+ * writes the upstream request head (secret_header_value) and the code
+ * that writes CONNECT (secret_proxy_authorization) touch this module.
  */
 #ifndef SECRET_H
 #define SECRET_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "http.h"
 
 enum secret_error {
 	SECRET_OK,
@@ -42,7 +47,24 @@ const char *secret_error_message(enum secret_error error);
  */
 const char *secret_header_value(size_t *length);
 
-/* Overwrite the stored value with zeros (the page stays mapped). */
+/*
+ * Store "Basic <base64(user:password)>" for the egress proxy, from the
+ * percent-encoded parts of its URL (egress_parse_url()), into the
+ * locked page; the decoded credentials never exist anywhere else.
+ * *locked as for secret_read().  Returns SECRET_OK, SECRET_TOO_LONG
+ * (over PROXY_AUTHORIZATION_MAX) or SECRET_NO_MEMORY.  The caller still
+ * wipes the text the parts point into.
+ */
+enum secret_error secret_store_proxy_credentials(struct slice user,
+    struct slice password, bool *locked);
+
+/*
+ * The stored Proxy-Authorization value and its length, or NULL when
+ * the egress proxy has no credentials.  Do not copy it elsewhere.
+ */
+const char *secret_proxy_authorization(size_t *length);
+
+/* Overwrite the stored values with zeros (the page stays mapped). */
 void secret_wipe(void);
 
 #endif

@@ -31,6 +31,7 @@
 #include "certip.h"
 #include "io.h"
 #include "bounds.h"
+#include "tunnel.h"
 #include "upstream.h"
 
 /*
@@ -57,6 +58,7 @@ struct upstream {
 	int64_t idle_since;
 	struct upstream *next;          /* pool link */
 	bool tls;
+	bool tunnelled;                 /* through the egress proxy */
 	bool sent_anything;
 	/* http:// (loopback testing only): iobuf is split in two halves. */
 	size_t plain_out;               /* bytes waiting in iobuf[0..) */
@@ -78,6 +80,8 @@ static struct {
 	size_t anchor_count;
 	unsigned char ip[16];
 	size_t ip_length;               /* 0 for a host name */
+	const struct egress_proxy *egress; /* NULL: connect directly */
+	const char *connect_target;
 
 	pthread_mutex_t lock;           /* guards what follows */
 	br_ssl_session_parameters session;
@@ -108,6 +112,16 @@ upstream_configure(const struct url *url, const br_x509_trust_anchor *anchors,
 	    inet_pton(AF_INET6, url->host, shared.ip) == 1)
 		shared.ip_length = 16;
 }
+
+void
+upstream_configure_egress(const struct egress_proxy *proxy, const char *target)
+{
+	shared.egress = proxy;
+	shared.connect_target = target;
+}
+
+/* The status of this thread's last refused CONNECT, for the message. */
+static _Thread_local int refused_code;
 
 /* --- the IP address check, as a br_x509_class --- */
 
@@ -216,6 +230,13 @@ wait_socket(struct upstream *u, short events)
 	}
 }
 
+/* EOF or reset: through a tunnel, the proxy may have cut it. */
+static enum upstream_error
+connection_lost(const struct upstream *u)
+{
+	return u->tunnelled ? UPSTREAM_TUNNEL_CLOSED : UPSTREAM_BROKEN;
+}
+
 static enum upstream_error
 socket_send(struct upstream *u, const unsigned char *buf, size_t len,
     size_t *sent)
@@ -232,7 +253,7 @@ socket_send(struct upstream *u, const unsigned char *buf, size_t len,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
-			return UPSTREAM_BROKEN;
+			return connection_lost(u);
 		if ((e = wait_socket(u, POLLOUT)) != UPSTREAM_OK)
 			return e;
 	}
@@ -255,7 +276,7 @@ socket_receive(struct upstream *u, unsigned char *buf, size_t len,
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return UPSTREAM_BROKEN;
+			return connection_lost(u);
 		if ((e = wait_socket(u, POLLIN)) != UPSTREAM_OK)
 			return e;
 	}
@@ -277,9 +298,13 @@ address_is_loopback(const struct addrinfo *ai)
 	return false;
 }
 
-/* Connect to the first address that answers before the deadline. */
+/*
+ * Connect to the first address of host:port that answers before the
+ * deadline.  With `loopback_only`, other addresses are skipped.
+ */
 static enum upstream_error
-connect_any(struct upstream *u)
+connect_any(struct upstream *u, const char *host, enum url_host_kind kind,
+    uint16_t port_number, bool loopback_only)
 {
 	struct addrinfo hints = { 0 }, *list, *ai;
 	enum upstream_error result = UPSTREAM_CONNECT;
@@ -288,16 +313,15 @@ connect_any(struct upstream *u)
 
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV |
-	    (shared.url->host_kind != URL_HOST_NAME ? AI_NUMERICHOST : 0);
-	snprintf(port, sizeof port, "%u", (unsigned)shared.url->port);
-	if (getaddrinfo(shared.url->host, port, &hints, &list) != 0)
+	    (kind != URL_HOST_NAME ? AI_NUMERICHOST : 0);
+	snprintf(port, sizeof port, "%u", (unsigned)port_number);
+	if (getaddrinfo(host, port, &hints, &list) != 0)
 		return UPSTREAM_RESOLVE;
 	for (ai = list; ai != NULL; ai = ai->ai_next) {
 		int err = 0;
 		socklen_t len = sizeof err;
 
-		/* Plain http:// exists for tests: never let it leave the host. */
-		if (!shared.url->tls && !address_is_loopback(ai))
+		if (loopback_only && !address_is_loopback(ai))
 			continue;
 		u->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0);
@@ -321,6 +345,45 @@ connect_any(struct upstream *u)
 	}
 	freeaddrinfo(list);
 	return result;
+}
+
+/*
+ * Reach the upstream: directly, or through a CONNECT tunnel of the
+ * egress proxy (which resolves the upstream's name: it is never looked
+ * up here).  A failing proxy is never bypassed.
+ */
+static enum upstream_error
+connect_upstream(struct upstream *u)
+{
+	const struct egress_proxy *proxy = shared.egress;
+	enum upstream_error e;
+
+	if (!u->tunnelled)      /* plain http:// is for tests: loopback only */
+		return connect_any(u, shared.url->host, shared.url->host_kind,
+		    shared.url->port, !shared.url->tls);
+	e = connect_any(u, proxy->host, proxy->host_kind, proxy->port, false);
+	if (e == UPSTREAM_RESOLVE)
+		return UPSTREAM_PROXY_RESOLVE;
+	if (e == UPSTREAM_CONNECT)
+		return UPSTREAM_PROXY_CONNECT;
+	if (e != UPSTREAM_OK)
+		return e == UPSTREAM_TIMEOUT ? UPSTREAM_PROXY_TIMEOUT : e;
+	/* The engine's buffer is idle until the handshake: it holds the
+	 * answer to CONNECT meanwhile. */
+	switch (tunnel_open(u->fd, shared.connect_target, (char *)u->iobuf,
+	    sizeof u->iobuf, u->deadline, &refused_code)) {
+	case TUNNEL_OK:
+		return UPSTREAM_OK;
+	case TUNNEL_REFUSED:
+		return UPSTREAM_PROXY_REFUSED;
+	case TUNNEL_MALFORMED:
+		return UPSTREAM_PROXY_MALFORMED;
+	case TUNNEL_TIMEOUT:
+		return UPSTREAM_PROXY_TIMEOUT;
+	case TUNNEL_CLOSED:
+		break;
+	}
+	return UPSTREAM_TUNNEL_CLOSED;
 }
 
 /* --- the TLS engine --- */
@@ -355,7 +418,7 @@ receive_record_bytes(struct upstream *u)
 	if (u->staged_start == u->staged_end && len < sizeof u->staged) {
 		e = socket_receive(u, u->staged, sizeof u->staged, &n);
 		if (e != UPSTREAM_OK)
-			return e == UPSTREAM_CLOSED ? UPSTREAM_BROKEN : e;
+			return e == UPSTREAM_CLOSED ? connection_lost(u) : e;
 		u->staged_start = 0;
 		u->staged_end = n;
 	}
@@ -368,7 +431,7 @@ receive_record_bytes(struct upstream *u)
 	} else {
 		e = socket_receive(u, buf, len, &n);
 		if (e != UPSTREAM_OK)   /* EOF: without close_notify */
-			return e == UPSTREAM_CLOSED ? UPSTREAM_BROKEN : e;
+			return e == UPSTREAM_CLOSED ? connection_lost(u) : e;
 	}
 	br_ssl_engine_recvrec_ack(eng, n);
 	return UPSTREAM_OK;
@@ -598,7 +661,8 @@ upstream_open(struct upstream **out, int client_fd, int64_t deadline,
 	u->client_fd = client_fd;
 	u->deadline = deadline;
 	u->tls = shared.url->tls;
-	if ((e = connect_any(u)) == UPSTREAM_OK && u->tls)
+	u->tunnelled = shared.egress != NULL && u->tls;
+	if ((e = connect_upstream(u)) == UPSTREAM_OK && u->tls)
 		e = handshake(u);
 	if (e != UPSTREAM_OK) {
 		destroy(u, false);
@@ -872,6 +936,17 @@ upstream_consume(struct upstream *u, size_t length)
 		br_ssl_engine_recvapp_ack(&u->client.eng, length);
 }
 
+/* "... refused the tunnel with status N", in this thread's buffer. */
+static const char *
+refusal_message(int code)
+{
+	static _Thread_local char message[64];
+
+	snprintf(message, sizeof message, "the egress proxy refused the "
+	    "tunnel with status %d", code);
+	return message;
+}
+
 const char *
 upstream_error_message(enum upstream_error error)
 {
@@ -896,6 +971,18 @@ upstream_error_message(enum upstream_error error)
 		return "the client went away";
 	case UPSTREAM_NO_MEMORY:
 		return "out of memory";
+	case UPSTREAM_PROXY_RESOLVE:
+		return "cannot resolve the egress proxy's host";
+	case UPSTREAM_PROXY_CONNECT:
+		return "cannot connect to the egress proxy (unreachable)";
+	case UPSTREAM_PROXY_TIMEOUT:
+		return "the egress proxy did not answer in time";
+	case UPSTREAM_PROXY_REFUSED:
+		return refusal_message(refused_code);
+	case UPSTREAM_PROXY_MALFORMED:
+		return "the egress proxy's answer to CONNECT is malformed";
+	case UPSTREAM_TUNNEL_CLOSED:
+		return "the tunnel through the egress proxy was closed";
 	}
 	return "upstream error";
 }

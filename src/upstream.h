@@ -24,6 +24,7 @@
 
 #include <bearssl.h>
 
+#include "egress.h"
 #include "url.h"
 
 enum upstream_error {
@@ -36,7 +37,14 @@ enum upstream_error {
 	UPSTREAM_CLOSED,        /* the upstream closed cleanly (close_notify) */
 	UPSTREAM_BROKEN,        /* connection reset or cut without close_notify */
 	UPSTREAM_CLIENT_GONE,   /* the watched client hung up */
-	UPSTREAM_NO_MEMORY
+	UPSTREAM_NO_MEMORY,
+	/* Through the egress proxy: */
+	UPSTREAM_PROXY_RESOLVE, /* the proxy's host name did not resolve */
+	UPSTREAM_PROXY_CONNECT, /* the proxy accepts no connection */
+	UPSTREAM_PROXY_TIMEOUT, /* connecting or CONNECT too slow */
+	UPSTREAM_PROXY_REFUSED, /* CONNECT answered with a non-2xx status */
+	UPSTREAM_PROXY_MALFORMED, /* the answer to CONNECT is not usable */
+	UPSTREAM_TUNNEL_CLOSED  /* the tunnel was closed or reset */
 };
 
 struct upstream;
@@ -47,6 +55,15 @@ struct upstream;
  */
 void upstream_configure(const struct url *url,
     const br_x509_trust_anchor *anchors, size_t anchor_count);
+
+/*
+ * Reach the upstream through the egress proxy `proxy` with CONNECT
+ * `target` ("host:port"), or directly when proxy is NULL (the default).
+ * Not copied: both must outlive every connection.  Once, before the
+ * first upstream_open().
+ */
+void upstream_configure_egress(const struct egress_proxy *proxy,
+    const char *target);
 
 /*
  * Take an idle pooled connection that is still open (unless `fresh`),
@@ -106,7 +123,11 @@ enum upstream_error upstream_receive(struct upstream *u,
     const unsigned char **data, size_t *length);
 void upstream_consume(struct upstream *u, size_t length);
 
-/* A short description of an error for the 502 body and the log. */
+/*
+ * A short description of an error for the 502 body and the log.  For
+ * UPSTREAM_PROXY_REFUSED it names the status of the calling thread's
+ * last refused CONNECT (like errno, it is per thread).
+ */
 const char *upstream_error_message(enum upstream_error error);
 
 /* Stop the reaper and destroy every idle connection (at shutdown),
