@@ -48,6 +48,31 @@ io_wait(int fd, short events, int64_t deadline, int wake_fd)
 	}
 }
 
+enum io_result
+io_wait_client(int fd, short events, int64_t deadline, int client_fd)
+{
+	for (;;) {
+		struct pollfd p[2] = {
+			{ fd, events, 0 },
+			{ client_fd, POLLRDHUP, 0 },
+		};
+		int64_t left = deadline - clock_ms();
+		int n;
+
+		if (left <= 0)
+			return IO_TIMEOUT;
+		n = poll(p, client_fd >= 0 ? 2 : 1,
+		    left > 60000 ? 60000 : (int)left);
+		if (n < 0 && errno != EINTR)
+			return IO_ERROR;
+		if (n <= 0)
+			continue;
+		if (client_fd >= 0 && p[1].revents != 0)
+			return IO_CLIENT_GONE;
+		return IO_OK;
+	}
+}
+
 ssize_t
 io_read(int fd, void *buf, size_t size, int64_t deadline, int wake_fd)
 {

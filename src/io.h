@@ -18,7 +18,8 @@ enum io_result {
 	IO_EOF = -1,            /* the peer closed its side */
 	IO_ERROR = -2,          /* reset, or another socket error */
 	IO_TIMEOUT = -3,        /* the deadline passed */
-	IO_WOKEN = -4           /* wake_fd became readable: shutting down */
+	IO_WOKEN = -4,          /* wake_fd became readable: shutting down */
+	IO_CLIENT_GONE = -5     /* the watched client hung up */
 };
 
 /* Milliseconds on the monotonic clock. */
@@ -29,6 +30,15 @@ int64_t clock_ms(void);
  * Returns IO_OK, IO_TIMEOUT, IO_WOKEN or IO_ERROR.
  */
 enum io_result io_wait(int fd, short events, int64_t deadline, int wake_fd);
+
+/*
+ * Wait until fd has any of `events` or the deadline, giving up when
+ * client_fd (unless -1) hangs up (POLLRDHUP: closed or shut down its
+ * sending side), for waits on the upstream's behalf.  Returns IO_OK,
+ * IO_TIMEOUT, IO_CLIENT_GONE or IO_ERROR.
+ */
+enum io_result io_wait_client(int fd, short events, int64_t deadline,
+    int client_fd);
 
 /*
  * Read up to `size` bytes.  Returns the count (> 0) or an io_result

@@ -1,8 +1,11 @@
 /*
  * tunnel.c -- see tunnel.h.
  */
+#include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -20,53 +23,99 @@ piece(const void *p, size_t n)
 }
 
 static enum tunnel_result
-send_request(int fd, const char *target, int64_t deadline)
+wait_for(int fd, short events, int client_fd, int64_t deadline)
 {
-	struct iovec iov[7];
+	switch (io_wait_client(fd, events, deadline, client_fd)) {
+	case IO_OK:
+		return TUNNEL_OK;
+	case IO_TIMEOUT:
+		return TUNNEL_TIMEOUT;
+	case IO_CLIENT_GONE:
+		return TUNNEL_CLIENT_GONE;
+	default:
+		return TUNNEL_CLOSED;
+	}
+}
+
+/* The request, in one sendmsg() when the socket takes it all. */
+static enum tunnel_result
+send_request(int fd, const char *target, int client_fd, int64_t deadline)
+{
+	struct iovec iov[7], *v = iov;
+	struct msghdr msg = { 0 };
 	const char *authorization;
 	size_t target_length = strlen(target), length;
 	int count = 0;
+	enum tunnel_result r;
 
 	iov[count++] = piece("CONNECT ", 8);
 	iov[count++] = piece(target, target_length);
 	iov[count++] = piece(" HTTP/1.1\r\nHost: ", 17);
 	iov[count++] = piece(target, target_length);
+	/* From the locked page straight to the socket: no other copy. */
 	authorization = secret_proxy_authorization(&length);
 	if (authorization != NULL) {
 		iov[count++] = piece("\r\nProxy-Authorization: ", 23);
 		iov[count++] = piece(authorization, length);
 	}
 	iov[count++] = piece("\r\n\r\n", 4);
-	switch (io_write_all(fd, iov, count, deadline)) {
-	case IO_OK:
-		return TUNNEL_OK;
-	case IO_TIMEOUT:
-		return TUNNEL_TIMEOUT;
-	default:
-		return TUNNEL_CLOSED;
+	while (count > 0) {
+		ssize_t n;
+
+		msg.msg_iov = v;
+		msg.msg_iovlen = (size_t)count;
+		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return TUNNEL_CLOSED;
+			if ((r = wait_for(fd, POLLOUT, client_fd, deadline)) !=
+			    TUNNEL_OK)
+				return r;
+			continue;
+		}
+		while (count > 0 && (size_t)n >= v->iov_len) {
+			n -= (ssize_t)v->iov_len;
+			v++;
+			count--;
+		}
+		if (count > 0) {
+			v->iov_base = (char *)v->iov_base + n;
+			v->iov_len -= (size_t)n;
+		}
 	}
+	return TUNNEL_OK;
 }
 
 enum tunnel_result
 tunnel_open(int fd, const char *target, char *buf, size_t size,
-    int64_t deadline, int *code)
+    int client_fd, int64_t deadline, int *code)
 {
-	enum tunnel_result result;
+	enum tunnel_result r;
 	const char *why;
 	size_t have = 0;
 
 	*code = 0;
-	if ((result = send_request(fd, target, deadline)) != TUNNEL_OK)
-		return result;
+	if ((r = send_request(fd, target, client_fd, deadline)) != TUNNEL_OK)
+		return r;
 	if (size > EGRESS_ANSWER_MAX)
 		size = EGRESS_ANSWER_MAX;
 	for (;;) {
-		ssize_t n = io_read(fd, buf + have, size - have, deadline, -1);
+		ssize_t n = recv(fd, buf + have, size - have, 0);
 
-		if (n == IO_TIMEOUT)
-			return TUNNEL_TIMEOUT;
-		if (n <= 0)
+		if (n == 0)
 			return TUNNEL_CLOSED;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return TUNNEL_CLOSED;
+			if ((r = wait_for(fd, POLLIN, client_fd, deadline)) !=
+			    TUNNEL_OK)
+				return r;
+			continue;
+		}
 		have += (size_t)n;
 		switch (egress_connect_answer(buf, have, code, &why)) {
 		case EGRESS_NEED_MORE:

@@ -208,25 +208,15 @@ static const br_x509_class ip_check_class = {
 static enum upstream_error
 wait_socket(struct upstream *u, short events)
 {
-	for (;;) {
-		struct pollfd p[2] = {
-			{ u->fd, events, 0 },
-			{ u->client_fd, POLLRDHUP, 0 },
-		};
-		int64_t left = u->deadline - clock_ms();
-		int n;
-
-		if (left <= 0)
-			return UPSTREAM_TIMEOUT;
-		n = poll(p, u->client_fd >= 0 ? 2 : 1,
-		    left > 60000 ? 60000 : (int)left);
-		if (n < 0 && errno != EINTR)
-			return UPSTREAM_BROKEN;
-		if (n <= 0)
-			continue;
-		if (u->client_fd >= 0 && p[1].revents != 0)
-			return UPSTREAM_CLIENT_GONE;
+	switch (io_wait_client(u->fd, events, u->deadline, u->client_fd)) {
+	case IO_OK:
 		return UPSTREAM_OK;
+	case IO_TIMEOUT:
+		return UPSTREAM_TIMEOUT;
+	case IO_CLIENT_GONE:
+		return UPSTREAM_CLIENT_GONE;
+	default:
+		return UPSTREAM_BROKEN;
 	}
 }
 
@@ -371,9 +361,11 @@ connect_upstream(struct upstream *u)
 	/* The engine's buffer is idle until the handshake: it holds the
 	 * answer to CONNECT meanwhile. */
 	switch (tunnel_open(u->fd, shared.connect_target, (char *)u->iobuf,
-	    sizeof u->iobuf, u->deadline, &refused_code)) {
+	    sizeof u->iobuf, u->client_fd, u->deadline, &refused_code)) {
 	case TUNNEL_OK:
 		return UPSTREAM_OK;
+	case TUNNEL_CLIENT_GONE:
+		return UPSTREAM_CLIENT_GONE;
 	case TUNNEL_REFUSED:
 		return UPSTREAM_PROXY_REFUSED;
 	case TUNNEL_MALFORMED:

@@ -299,6 +299,17 @@ def main(t):
          b"/v1/responses" not in seen,
          "neither the key nor the request head crossed any tunnel in clear")
 
+    # --- a client that hangs up while CONNECT is pending is not waited for ---
+    silent = ConnectProxy(t, mode="silent")
+    px = t.proxy(upstream=up, env=env_with(HTTPS_PROXY=silent.url()))
+    c = px.connect()
+    c.send(h.request_bytes(body=b"{}"))
+    t.ok(h.wait_until(silent.connects, 5.0), "the CONNECT is pending")
+    h.reset_close(c)
+    t.ok(h.wait_until(lambda: silent.events("end"), 5.0),
+         "a client gone during CONNECT: the tunnel is dropped before the "
+         "10 s connect timeout")
+
     # --- the connect timeout covers the CONNECT exchange ---
     short = h.short_proxy_path()
     if short is None:
