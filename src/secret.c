@@ -192,8 +192,11 @@ secret_store_proxy_credentials(struct slice user, struct slice password,
 	length = egress_basic_credentials(user, password, page + PROXY_OFFSET,
 	    PROXY_AUTHORIZATION_MAX);
 	page_read_only();
-	if (length == 0)
+	if (length == 0) {              /* the slot was wiped */
+		proxy_stored = NULL;
+		proxy_stored_length = 0;
 		return SECRET_TOO_LONG;
+	}
 	proxy_stored = page + PROXY_OFFSET;
 	proxy_stored_length = length;
 	return SECRET_OK;

@@ -16,6 +16,7 @@ sys.dont_write_bytecode = True  # keep t/lib free of __pycache__
 LIB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib")
 sys.path.insert(0, LIB)
 import harness as h  # noqa: E402
+import memscan  # noqa: E402
 
 
 class ConnectProxy:
@@ -145,7 +146,8 @@ def main(t):
            if n.lower() == "proxy-authorization"]
     t.ok(r.status == 200 and got == [want],
          "credentials: the proxy saw the percent-decoded Basic credentials")
-    secrets = [password.encode(), encoded.encode(), want.encode(),
+    encoded_password = encoded[len("agent:"):-1]
+    secrets = [password.encode(), encoded_password.encode(), want.encode(),
                want[6:].encode()]
     with open("/proc/%d/environ" % px.pid, "rb") as f:
         environ = f.read()
@@ -156,6 +158,23 @@ def main(t):
     logs = px.stderr() + px.stdout()
     t.ok(not any(s in logs for s in secrets) and b"with credentials" in logs,
          "the credentials never appear in the proxy's output")
+
+    def one_locked_copy(px, how):
+        """The Basic value once, in a locked mapping; the password and
+        its encoded form nowhere (the decoded pair never exists whole)."""
+        if h.is_sanitizer_build():
+            t.skip("AddressSanitizer build: the memory scan runs in make check")
+            return
+        found, unreadable = memscan.scan(px.pid, want.encode())
+        others = [memscan.scan(px.pid, s)[0] for s in secrets[:2]]
+        kb = memscan.locked_kb(px.pid, found[0]) if len(found) == 1 else None
+        t.ok(len(found) == 1 and unreadable == [] and others == [[], []] and
+             kb is not None and kb > 0,
+             "%s: the Proxy-Authorization value is in memory once, locked "
+             "(%s, Locked %s kB), the password nowhere (%s)" %
+             (how, found, kb, others))
+
+    one_locked_copy(px, "HTTPS_PROXY")
     px = t.proxy(upstream=up, args=["--egress-proxy", auth.url(encoded)])
     r = h.post(px, b"{}")
     with open("/proc/%d/cmdline" % px.pid, "rb") as f:
@@ -163,6 +182,7 @@ def main(t):
     t.ok(r.status == 200 and not any(s in cmdline for s in secrets) and
          b"127.0.0.1:%d" % auth.port in cmdline,
          "--egress-proxy: works, and its credentials are wiped from /proc/PID/cmdline")
+    one_locked_copy(px, "--egress-proxy")
 
     # --- refusals: 407, 403 ---
     for userinfo, what in (("", "no credentials"), ("agent:wrong@", "wrong credentials")):

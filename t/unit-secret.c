@@ -433,8 +433,61 @@ test_storage_and_wipe(void)
 			break;
 	tap_ok(value != NULL && length == sizeof key - 1 + 7 && i == length,
 	    "secret_wipe zeroes every byte of the header value");
+	value = secret_proxy_authorization(&length);
+	for (i = 0; value != NULL && i < length; i++)
+		if (value[i] != '\0')
+			break;
+	tap_ok(value != NULL && length == 22 && i == length,
+	    "... and of the Proxy-Authorization value");
 	secret_wipe();
 	tap_ok(1, "secret_wipe twice is harmless");
+}
+
+/* The egress proxy's Proxy-Authorization value: next to the key. */
+static void
+test_proxy_credentials(void)
+{
+	static char long_user[PROXY_AUTHORIZATION_MAX];
+	static char key_before[KEY_BUFFER_SIZE];
+	const char *value, *key;
+	size_t length = 1, key_length;
+	long page = sysconf(_SC_PAGESIZE);
+	char flags[512];
+	bool locked;
+	enum secret_error e;
+
+	key = secret_header_value(&key_length);
+	if (key == NULL || key_length > sizeof key_before)
+		tap_bail_out("no key stored before the proxy credentials test");
+	memcpy(key_before, key, key_length);
+	tap_ok(secret_proxy_authorization(&length) == NULL && length == 0,
+	    "no proxy credentials until some are stored");
+	e = secret_store_proxy_credentials((struct slice){ "agent", 5 },
+	    (struct slice){ "pa%20ss", 7 }, &locked);
+	value = secret_proxy_authorization(&length);
+	tap_ok(e == SECRET_OK && value != NULL && length == 22 &&
+	    memcmp(value, "Basic YWdlbnQ6cGEgc3M=", 22) == 0,
+	    "stored as \"Basic <base64(agent:pa ss)>\", percent-decoded");
+	tap_ok(key != NULL && page > 0 && (uintptr_t)value / (uintptr_t)page ==
+	    (uintptr_t)key / (uintptr_t)page && value >= key + key_length,
+	    "in the key's page, after the key");
+	tap_ok(secret_header_value(&length) == key && length == key_length &&
+	    memcmp(key, key_before, key_length) == 0,
+	    "the key is left as it was");
+	if (mapping_flags(value, flags, sizeof flags))
+		tap_ok(strstr(flags, " wr") == NULL && strstr(flags, " dd") != NULL,
+		    "the page is read-only again and excluded from core dumps");
+	else
+		tap_skip("no /proc/self/smaps");
+	memset(long_user, 'a', sizeof long_user);
+	e = secret_store_proxy_credentials((struct slice){ long_user,
+	    sizeof long_user * 3 / 4 }, (struct slice){ "x", 1 }, &locked);
+	tap_ok(e == SECRET_TOO_LONG && secret_proxy_authorization(&length) ==
+	    NULL && length == 0, "too long for PROXY_AUTHORIZATION_MAX: "
+	    "refused, nothing kept");
+	e = secret_store_proxy_credentials((struct slice){ "agent", 5 },
+	    (struct slice){ "pa%20ss", 7 }, &locked);
+	tap_ok(e == SECRET_OK, "stored again for the wipe test");
 }
 
 int
@@ -457,6 +510,7 @@ main(void)
 	test_slow_writer();
 	test_read_errors();
 	test_messages();
+	test_proxy_credentials();
 	test_storage_and_wipe();
 	return tap_done();
 }

@@ -1,0 +1,52 @@
+"""Reading a process's memory as root, to prove where a secret lives.
+
+scan(pid, needle) -> (addresses, unreadable mapping names): every
+occurrence of needle in every readable mapping, through /proc/PID/mem.
+locked_kb(pid, address) -> smaps' Locked field (kB) of the mapping that
+holds address, or None.  UNREADABLE_OK: mappings no one can read.
+"""
+
+UNREADABLE_OK = ("[vvar]", "[vvar_vclock]", "[vsyscall]")
+
+
+def mappings(pid):
+    """[(start, end, perms, name)] from /proc/PID/maps."""
+    out = []
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            cols = line.split(None, 5)
+            start, end = (int(x, 16) for x in cols[0].split("-"))
+            out.append((start, end, cols[1], cols[5].strip() if len(cols) > 5 else ""))
+    return out
+
+
+def scan(pid, needle):
+    found, unreadable = [], []
+    with open("/proc/%d/mem" % pid, "rb", buffering=0) as mem:
+        for start, end, perms, name in mappings(pid):
+            if "r" not in perms:
+                continue
+            try:
+                mem.seek(start)
+                data = mem.read(end - start)
+            except OSError:
+                unreadable.append(name or hex(start))
+                continue
+            i = data.find(needle)
+            while i >= 0:
+                found.append(start + i)
+                i = data.find(needle, i + 1)
+    return found, [u for u in unreadable if u not in UNREADABLE_OK]
+
+
+def locked_kb(pid, address):
+    inside = False
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            first = line.split()[0]
+            if "-" in first and ":" not in first:
+                start, end = (int(x, 16) for x in first.split("-"))
+                inside = start <= address < end
+            elif inside and first == "Locked:":
+                return int(line.split()[1])
+    return None
