@@ -54,7 +54,11 @@ io_wait_client(int fd, short events, int64_t deadline, int client_fd)
 	for (;;) {
 		struct pollfd p[2] = {
 			{ fd, events, 0 },
-			{ client_fd, POLLRDHUP, 0 },
+			/* No events: only POLLERR and POLLHUP, which a
+			 * reset or a failed write produce.  A FIN alone
+			 * (shutdown SHUT_WR after a whole request) is no
+			 * hang-up: the client still waits for its answer. */
+			{ client_fd, 0, 0 },
 		};
 		int64_t left = deadline - clock_ms();
 		int n;

@@ -33,8 +33,10 @@ enum io_result io_wait(int fd, short events, int64_t deadline, int wake_fd);
 
 /*
  * Wait until fd has any of `events` or the deadline, giving up when
- * client_fd (unless -1) hangs up (POLLRDHUP: closed or shut down its
- * sending side), for waits on the upstream's behalf.  Returns IO_OK,
+ * client_fd (unless -1) is gone: reset, or dead after a write to it
+ * failed (POLLERR, POLLHUP).  A client that only shut down its sending
+ * side still waits for its answer, and one that closed outright is
+ * noticed at the first write to it.  For waits on the upstream's behalf.  Returns IO_OK,
  * IO_TIMEOUT, IO_CLIENT_GONE or IO_ERROR.
  */
 enum io_result io_wait_client(int fd, short events, int64_t deadline,

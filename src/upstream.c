@@ -202,8 +202,13 @@ static const br_x509_class ip_check_class = {
 
 /*
  * Wait for `events` on the upstream socket, giving up at the deadline or
- * when the client hangs up.  (Shutdown does not cut this short: requests
- * in flight get the shutdown grace period to finish.)
+ * when the client connection is dead: reset, or closed after a write to
+ * it failed (POLLERR, POLLHUP; asked for with no events).  A client's
+ * FIN alone is not a hang-up: after a complete request, shutdown(SHUT_WR)
+ * means "no more requests", and the response is still owed.  A client
+ * that closed outright is noticed at the first write to it.  (Shutdown
+ * does not cut this short: requests in flight get the shutdown grace
+ * period to finish.)
  */
 static enum upstream_error
 wait_socket(struct upstream *u, short events)

@@ -7,7 +7,8 @@
  * (no copies beyond what TLS needs): upstream_send_space() lends the
  * free part of the send buffer, upstream_receive() lends decrypted
  * bytes.  Every wait is bounded by the connection's deadline and
- * abandoned when the watched client hangs up.
+ * abandoned when the watched client's connection is reset or dead
+ * (not when it only half-closed: it still waits for the response).
  *
  * The request head holds the Authorization header: with TLS, BearSSL
  * encrypts it in place in its buffer; to a plaintext upstream, its bytes
@@ -69,7 +70,8 @@ void upstream_configure_egress(const struct egress_proxy *proxy,
  * Take an idle pooled connection that is still open (unless `fresh`),
  * or connect and finish the TLS handshake (with session resumption when
  * a session is cached) before `deadline`.  *reused tells which.
- * `client_fd` is watched for hang-up during every later wait.
+ * `client_fd` is watched for a reset or dead connection during every
+ * later wait.
  */
 enum upstream_error upstream_open(struct upstream **out, int client_fd,
     int64_t deadline, bool fresh, bool *reused);
