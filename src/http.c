@@ -511,6 +511,151 @@ enum {
 	CH_TRAILER_START, CH_TRAILER, CH_TRAILER_LF, CH_FINAL_LF, CH_DONE
 };
 
+/* --- WebSocket opening handshake --- */
+
+static bool
+note_list_token(struct slice token, void *ctx)
+{
+	struct name_lookup *l = ctx;
+
+	if (slices_equal_nocase(token, l->name))
+		l->found = true;
+	return true;
+}
+
+/*
+ * True when fields called `name` form a well-formed token list that
+ * holds `token` (case-insensitive).  "websocket/13" is not "websocket".
+ */
+static bool
+lists_token(const struct http_field *fields, size_t count, const char *name,
+    const char *token)
+{
+	struct name_lookup lookup = { { token, strlen(token) }, false };
+
+	return each_list_token(fields, count, name, note_list_token,
+	    &lookup) && lookup.found;
+}
+
+static bool
+is_base64_char(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
+/* Base64 of exactly 16 bytes: 22 alphabet characters and "==". */
+static bool
+is_base64_of_16(struct slice s)
+{
+	size_t i;
+
+	if (s.n != WEBSOCKET_KEY_LENGTH || s.p[22] != '=' || s.p[23] != '=')
+		return false;
+	for (i = 0; i < 22; i++)
+		if (!is_base64_char((unsigned char)s.p[i]))
+			return false;
+	return true;
+}
+
+enum websocket_request
+http_websocket_request(const struct http_request *req, struct slice *key,
+    const char **why)
+{
+	size_t at = 0;
+
+	if (!lists_token(req->fields, req->field_count, "upgrade", "websocket") ||
+	    !lists_token(req->fields, req->field_count, "connection", "upgrade"))
+		return WEBSOCKET_NONE;
+	if (req->method.n != 3 || memcmp(req->method.p, "GET", 3) != 0) {
+		*why = "a WebSocket handshake must be a GET";
+		return WEBSOCKET_MALFORMED;
+	}
+	if (req->minor_version != 1) {
+		*why = "a WebSocket handshake needs HTTP/1.1";
+		return WEBSOCKET_MALFORMED;
+	}
+	if (req->body != HTTP_BODY_NONE) {
+		*why = "a WebSocket handshake has no body";
+		return WEBSOCKET_MALFORMED;
+	}
+	if (count_fields(req->fields, req->field_count, "sec-websocket-key",
+	    &at) != 1 || !is_base64_of_16(req->fields[at].value)) {
+		*why = "Sec-WebSocket-Key must be one base64 value of 16 bytes";
+		return WEBSOCKET_MALFORMED;
+	}
+	*key = req->fields[at].value;
+	if (count_fields(req->fields, req->field_count, "sec-websocket-version",
+	    &at) != 1 || req->fields[at].value.n != 2 ||
+	    memcmp(req->fields[at].value.p, "13", 2) != 0) {
+		*why = "unsupported WebSocket version (only 13)";
+		return WEBSOCKET_BAD_VERSION;
+	}
+	return WEBSOCKET_VALID;
+}
+
+void
+http_websocket_accept(const unsigned char digest[20],
+    char out[WEBSOCKET_ACCEPT_LENGTH])
+{
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t i, o = 0;
+
+	/* 20 bytes: six groups of three, then two bytes and one '='. */
+	for (i = 0; i < 18; i += 3) {
+		uint32_t v = (uint32_t)digest[i] << 16 |
+		    (uint32_t)digest[i + 1] << 8 | digest[i + 2];
+
+		out[o++] = alphabet[v >> 18 & 63];
+		out[o++] = alphabet[v >> 12 & 63];
+		out[o++] = alphabet[v >> 6 & 63];
+		out[o++] = alphabet[v & 63];
+	}
+	{
+		uint32_t v = (uint32_t)digest[18] << 16 | (uint32_t)digest[19] << 8;
+
+		out[o++] = alphabet[v >> 18 & 63];
+		out[o++] = alphabet[v >> 12 & 63];
+		out[o++] = alphabet[v >> 6 & 63];
+		out[o++] = '=';
+	}
+}
+
+int
+http_websocket_response_check(const struct http_response *resp,
+    const char accept[WEBSOCKET_ACCEPT_LENGTH], const char **why)
+{
+	size_t at = 0;
+	uint64_t length;
+	enum http_body body;
+
+	if (resp->code != 101) {
+		*why = "not a 101 answer";
+		return -1;
+	}
+	if (!lists_token(resp->fields, resp->field_count, "upgrade", "websocket") ||
+	    !lists_token(resp->fields, resp->field_count, "connection",
+	    "upgrade")) {
+		*why = "upstream 101 without an upgrade to websocket";
+		return -1;
+	}
+	if (count_fields(resp->fields, resp->field_count,
+	    "sec-websocket-accept", &at) != 1 ||
+	    resp->fields[at].value.n != WEBSOCKET_ACCEPT_LENGTH ||
+	    memcmp(resp->fields[at].value.p, accept,
+	    WEBSOCKET_ACCEPT_LENGTH) != 0) {
+		*why = "upstream 101 with a wrong Sec-WebSocket-Accept";
+		return -1;
+	}
+	if (check_framing(resp->fields, resp->field_count, &body, &length,
+	    why) != STATUS_NONE || body != HTTP_BODY_NONE) {
+		*why = "upstream 101 with body framing";
+		return -1;
+	}
+	return 0;
+}
+
 void
 chunked_init(struct chunked *c)
 {

@@ -139,6 +139,55 @@ bool http_is_hop_by_hop(struct slice name, const struct http_field *fields,
     size_t field_count);
 
 /*
+ * The WebSocket opening handshake (RFC 6455 section 4.2.1) as the
+ * client sends it.  A request "carries a WebSocket upgrade" when an
+ * Upgrade field lists the token "websocket" and a Connection field
+ * lists "upgrade" (RFC 9110 7.8: an Upgrade without that connection
+ * option is no upgrade); anything else is WEBSOCKET_NONE.  Such a
+ * request is valid when it also is GET, HTTP/1.1, without a body, with
+ * exactly one Sec-WebSocket-Key whose value is base64 of 16 bytes and
+ * exactly one Sec-WebSocket-Version, "13".
+ */
+enum websocket_request {
+	WEBSOCKET_NONE,         /* not a WebSocket upgrade */
+	WEBSOCKET_VALID,        /* a valid opening handshake */
+	WEBSOCKET_BAD_VERSION,  /* version missing, repeated or not 13: 426 */
+	WEBSOCKET_MALFORMED     /* any other flaw: 400 */
+};
+
+/*
+ * Classify a request that passed http_request_check().  For
+ * WEBSOCKET_VALID, *key is the Sec-WebSocket-Key value; for the two
+ * refusals, *why says what is wrong.
+ */
+enum websocket_request http_websocket_request(const struct http_request *req,
+    struct slice *key, const char **why);
+
+/* The length of a Sec-WebSocket-Key value (base64 of 16 bytes) and of
+ * a Sec-WebSocket-Accept value (base64 of a SHA-1 digest). */
+#define WEBSOCKET_KEY_LENGTH    24
+#define WEBSOCKET_ACCEPT_LENGTH 28
+
+/* The GUID that RFC 6455 appends to the key before hashing. */
+#define WEBSOCKET_GUID          "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+/*
+ * Base64 (RFC 4648, with padding) of a 20-byte SHA-1 digest, the
+ * expected Sec-WebSocket-Accept value: the caller hashes key and GUID.
+ */
+void http_websocket_accept(const unsigned char digest[20],
+    char out[WEBSOCKET_ACCEPT_LENGTH]);
+
+/*
+ * Check an upstream's 101 answer to a WebSocket opening handshake: a
+ * Connection field listing "upgrade", an Upgrade field listing
+ * "websocket", exactly one Sec-WebSocket-Accept equal to `accept`, no
+ * body framing.  Returns 0, or -1 with *why set.
+ */
+int http_websocket_response_check(const struct http_response *resp,
+    const char accept[WEBSOCKET_ACCEPT_LENGTH], const char **why);
+
+/*
  * Chunked transfer coding decoder (RFC 9112 section 7.1), a state
  * machine fed with whatever bytes have arrived.  Chunk extensions and
  * trailer fields are checked, bounded and dropped.

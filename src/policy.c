@@ -15,10 +15,14 @@ slice_is(struct slice s, const char *literal)
 }
 
 enum route
-policy_route(struct slice method, struct slice target, bool shutdown_enabled)
+policy_route(struct slice method, struct slice target, bool websocket,
+    bool shutdown_enabled)
 {
 	if (slice_is(method, "POST") && slice_is(target, "/v1/responses"))
 		return ROUTE_FORWARD;
+	if (websocket && slice_is(method, "GET") &&
+	    slice_is(target, "/v1/responses"))
+		return ROUTE_WEBSOCKET;
 	if (shutdown_enabled && slice_is(method, "GET") &&
 	    slice_is(target, "/shutdown"))
 		return ROUTE_SHUTDOWN;

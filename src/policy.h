@@ -18,11 +18,17 @@
 enum route {
 	ROUTE_DENY,             /* answer 403, contact no one */
 	ROUTE_FORWARD,          /* relay to the upstream */
-	ROUTE_SHUTDOWN          /* GET /shutdown, only when enabled */
+	ROUTE_SHUTDOWN,         /* GET /shutdown, only when enabled */
+	ROUTE_WEBSOCKET         /* GET /v1/responses with a WebSocket upgrade */
 };
 
-/* Decide the route of a request from its method and target. */
+/*
+ * Decide the route of a request from its method and target, and
+ * whether it carries a WebSocket upgrade (http_websocket_request() not
+ * WEBSOCKET_NONE).  ROUTE_WEBSOCKET is exactly "GET" "/v1/responses"
+ * with an upgrade; the same without one is denied.
+ */
 enum route policy_route(struct slice method, struct slice target,
-    bool shutdown_enabled);
+    bool websocket, bool shutdown_enabled);
 
 #endif

@@ -308,6 +308,8 @@ serve_request(struct client *c)
 {
 	struct http_request req;
 	struct relay_report report;
+	enum websocket_request websocket;
+	struct slice key;
 	enum status status;
 	const char *why = NULL;
 	size_t head_length = 0;
@@ -322,7 +324,15 @@ serve_request(struct client *c)
 		respond(c, status, why, NULL);
 		goto linger;
 	}
-	switch (policy_route(req.method, req.target, shutdown_enabled)) {
+	websocket = http_websocket_request(&req, &key, &why);
+	switch (policy_route(req.method, req.target,
+	    websocket != WEBSOCKET_NONE, shutdown_enabled)) {
+	case ROUTE_WEBSOCKET:
+		/* 426, not 403: Codex then falls back to HTTP POST at
+		 * once, where a 403 costs it seconds of retries. */
+		respond(c, STATUS_UPGRADE_REQUIRED, "WebSocket is not enabled "
+		    "on this proxy; use POST /v1/responses", &req);
+		goto linger;
 	case ROUTE_DENY:
 		respond(c, STATUS_FORBIDDEN,
 		    "only POST /v1/responses is allowed", &req);

@@ -17,6 +17,7 @@ static const struct {
 	{ STATUS_LENGTH_REQUIRED,       "Length Required",      "invalid_request_error" },
 	{ STATUS_URI_TOO_LONG,          "URI Too Long",         "invalid_request_error" },
 	{ STATUS_EXPECTATION_FAILED,    "Expectation Failed",   "invalid_request_error" },
+	{ STATUS_UPGRADE_REQUIRED,      "Upgrade Required",     "invalid_request_error" },
 	{ STATUS_HEADERS_TOO_LARGE,     "Request Header Fields Too Large", "invalid_request_error" },
 	{ STATUS_INTERNAL_ERROR,        "Internal Server Error", "proxy_error" },
 	{ STATUS_NOT_IMPLEMENTED,       "Not Implemented",      "invalid_request_error" },

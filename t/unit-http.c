@@ -781,6 +781,231 @@ test_request_check(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* WebSocket opening handshake */
+
+#define WS_LINE "GET /v1/responses HTTP/1.1\r\nHost: h\r\n"
+#define WS_KEY "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+#define WS_V13 "Sec-WebSocket-Version: 13\r\n"
+#define WS_UPGRADE "Connection: Upgrade\r\nUpgrade: websocket\r\n"
+
+static const struct {
+	const char *what;
+	struct text in;
+	enum websocket_request expected;
+} websocket_requests[] = {
+	{ "RFC 6455's example handshake",
+	    T(WS_LINE WS_UPGRADE WS_KEY WS_V13 "\r\n"), WEBSOCKET_VALID },
+	{ "Codex-like: keep-alive and Upgrade, extra fields",
+	    T(WS_LINE "connection: keep-alive, Upgrade\r\nupgrade: WebSocket\r\n"
+	    "sec-websocket-version: 13\r\n"
+	    "sec-websocket-key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
+	    "openai-beta: responses_websockets=2026-02-04\r\n"
+	    "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"),
+	    WEBSOCKET_VALID },
+	{ "Upgrade listing websocket among others",
+	    T(WS_LINE "Connection: Upgrade\r\nUpgrade: h2c, websocket\r\n"
+	    WS_KEY WS_V13 "\r\n"), WEBSOCKET_VALID },
+	{ "Connection and Upgrade split over several fields",
+	    T(WS_LINE "Connection: keep-alive\r\nConnection: upgrade\r\n"
+	    "Upgrade: foo\r\nUpgrade: websocket\r\n" WS_KEY WS_V13 "\r\n"),
+	    WEBSOCKET_VALID },
+
+	{ "no upgrade at all", T(WS_LINE "\r\n"), WEBSOCKET_NONE },
+	{ "Upgrade without the Connection option",
+	    T(WS_LINE "Upgrade: websocket\r\n" WS_KEY WS_V13 "\r\n"),
+	    WEBSOCKET_NONE },
+	{ "Connection: upgrade without Upgrade",
+	    T(WS_LINE "Connection: Upgrade\r\n" WS_KEY WS_V13 "\r\n"),
+	    WEBSOCKET_NONE },
+	{ "an upgrade to h2c",
+	    T(WS_LINE "Connection: Upgrade\r\nUpgrade: h2c\r\n\r\n"),
+	    WEBSOCKET_NONE },
+	{ "Upgrade: websocketx",
+	    T(WS_LINE "Connection: Upgrade\r\nUpgrade: websocketx\r\n"
+	    WS_KEY WS_V13 "\r\n"), WEBSOCKET_NONE },
+	{ "Upgrade: websocket/13 (a protocol version is another token)",
+	    T(WS_LINE "Connection: Upgrade\r\nUpgrade: websocket/13\r\n"
+	    WS_KEY WS_V13 "\r\n"), WEBSOCKET_NONE },
+	{ "Connection: upgraded",
+	    T(WS_LINE "Connection: upgraded\r\nUpgrade: websocket\r\n"
+	    WS_KEY WS_V13 "\r\n"), WEBSOCKET_NONE },
+
+	{ "version 8", T(WS_LINE WS_UPGRADE WS_KEY
+	    "Sec-WebSocket-Version: 8\r\n\r\n"), WEBSOCKET_BAD_VERSION },
+	{ "version missing", T(WS_LINE WS_UPGRADE WS_KEY "\r\n"),
+	    WEBSOCKET_BAD_VERSION },
+	{ "version repeated", T(WS_LINE WS_UPGRADE WS_KEY WS_V13 WS_V13 "\r\n"),
+	    WEBSOCKET_BAD_VERSION },
+	{ "version list 13, 8", T(WS_LINE WS_UPGRADE WS_KEY
+	    "Sec-WebSocket-Version: 13, 8\r\n\r\n"), WEBSOCKET_BAD_VERSION },
+	{ "version 013", T(WS_LINE WS_UPGRADE WS_KEY
+	    "Sec-WebSocket-Version: 013\r\n\r\n"), WEBSOCKET_BAD_VERSION },
+
+	{ "key missing", T(WS_LINE WS_UPGRADE WS_V13 "\r\n"),
+	    WEBSOCKET_MALFORMED },
+	{ "key repeated", T(WS_LINE WS_UPGRADE WS_KEY WS_KEY WS_V13 "\r\n"),
+	    WEBSOCKET_MALFORMED },
+	{ "key of 15 bytes", T(WS_LINE WS_UPGRADE
+	    "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAA\r\n" WS_V13 "\r\n"),
+	    WEBSOCKET_MALFORMED },
+	{ "key of 17 bytes", T(WS_LINE WS_UPGRADE
+	    "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAA=\r\n" WS_V13 "\r\n"),
+	    WEBSOCKET_MALFORMED },
+	{ "key without padding", T(WS_LINE WS_UPGRADE
+	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ\r\n" WS_V13 "\r\n"),
+	    WEBSOCKET_MALFORMED },
+	{ "key with a character outside base64", T(WS_LINE WS_UPGRADE
+	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZ!==\r\n" WS_V13 "\r\n"),
+	    WEBSOCKET_MALFORMED },
+	{ "key in base64url", T(WS_LINE WS_UPGRADE
+	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZ_==\r\n" WS_V13 "\r\n"),
+	    WEBSOCKET_MALFORMED },
+	{ "empty key", T(WS_LINE WS_UPGRADE "Sec-WebSocket-Key:\r\n" WS_V13
+	    "\r\n"), WEBSOCKET_MALFORMED },
+	{ "POST with an upgrade",
+	    T("POST /v1/responses HTTP/1.1\r\nHost: h\r\n" WS_UPGRADE WS_KEY
+	    WS_V13 "\r\n"), WEBSOCKET_MALFORMED },
+	{ "HTTP/1.0 with an upgrade",
+	    T("GET /v1/responses HTTP/1.0\r\n" WS_UPGRADE WS_KEY WS_V13 "\r\n"),
+	    WEBSOCKET_MALFORMED },
+	{ "a handshake with a body",
+	    T(WS_LINE WS_UPGRADE WS_KEY WS_V13 "Content-Length: 2\r\n\r\n"),
+	    WEBSOCKET_MALFORMED },
+	{ "a handshake with an empty Content-Length body",
+	    T(WS_LINE WS_UPGRADE WS_KEY WS_V13 "Content-Length: 0\r\n\r\n"),
+	    WEBSOCKET_MALFORMED },
+};
+
+static const char *
+websocket_name(enum websocket_request w)
+{
+	switch (w) {
+	case WEBSOCKET_NONE:
+		return "none";
+	case WEBSOCKET_VALID:
+		return "valid";
+	case WEBSOCKET_BAD_VERSION:
+		return "bad version";
+	case WEBSOCKET_MALFORMED:
+		return "malformed";
+	}
+	return "?";
+}
+
+/* RFC 6455 1.3: the example key's digest and its accept value. */
+static const unsigned char example_digest[20] = {
+	0xb3, 0x7a, 0x4f, 0x2c, 0xc0, 0x62, 0x4f, 0x16, 0x90, 0xf6,
+	0x46, 0x06, 0xcf, 0x38, 0x59, 0x45, 0xb2, 0xbe, 0xc4, 0xea,
+};
+#define EXAMPLE_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+static const struct {
+	const char *what;
+	struct text in;
+	int expected;
+} websocket_responses[] = {
+	{ "the RFC's example 101", T("HTTP/1.1 101 Switching Protocols\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Accept: " EXAMPLE_ACCEPT "\r\n\r\n"), 0 },
+	{ "case and extra fields", T("HTTP/1.1 101 Switching Protocols\r\n"
+	    "upgrade: WebSocket\r\nconnection: upgrade\r\nx-request-id: r\r\n"
+	    "sec-websocket-accept: " EXAMPLE_ACCEPT "\r\n\r\n"), 0 },
+	{ "wrong accept", T("HTTP/1.1 101 Switching Protocols\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOO=\r\n\r\n"), -1 },
+	{ "accept missing", T("HTTP/1.1 101 Switching Protocols\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n"), -1 },
+	{ "accept repeated", T("HTTP/1.1 101 Switching Protocols\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Accept: " EXAMPLE_ACCEPT "\r\n"
+	    "Sec-WebSocket-Accept: " EXAMPLE_ACCEPT "\r\n\r\n"), -1 },
+	{ "accept with a trailing byte", T("HTTP/1.1 101 Switching Protocols\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Accept: " EXAMPLE_ACCEPT "x\r\n\r\n"), -1 },
+	{ "an upgrade to h2c", T("HTTP/1.1 101 Switching Protocols\r\n"
+	    "Upgrade: h2c\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Accept: " EXAMPLE_ACCEPT "\r\n\r\n"), -1 },
+	{ "no Connection: upgrade", T("HTTP/1.1 101 Switching Protocols\r\n"
+	    "Upgrade: websocket\r\n"
+	    "Sec-WebSocket-Accept: " EXAMPLE_ACCEPT "\r\n\r\n"), -1 },
+	{ "a 200", T("HTTP/1.1 200 OK\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\n"
+	    "Sec-WebSocket-Accept: " EXAMPLE_ACCEPT "\r\n\r\n"), -1 },
+	{ "a 101 with Content-Length", T("HTTP/1.1 101 Switching Protocols\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: 5\r\n"
+	    "Sec-WebSocket-Accept: " EXAMPLE_ACCEPT "\r\n\r\n"), -1 },
+};
+
+static void
+test_websocket(void)
+{
+	char accept[WEBSOCKET_ACCEPT_LENGTH];
+	unsigned char zeros[20] = { 0 }, ones[20];
+	size_t i;
+
+	for (i = 0; i < sizeof websocket_requests / sizeof websocket_requests[0];
+	    i++) {
+		struct http_request req;
+		enum status status;
+		enum websocket_request got;
+		struct slice key = { NULL, 0 };
+		const char *why = NULL;
+		long r;
+
+		r = parse_request(websocket_requests[i].in.p,
+		    websocket_requests[i].in.n, &req, &status, &why);
+		if (r != (long)websocket_requests[i].in.n ||
+		    http_request_check(&req, &why) != STATUS_NONE) {
+			tap_ok(0, "websocket: %s (did not parse: %s)",
+			    websocket_requests[i].what, why);
+			continue;
+		}
+		why = NULL;
+		got = http_websocket_request(&req, &key, &why);
+		if (!tap_ok(got == websocket_requests[i].expected &&
+		    (got != WEBSOCKET_VALID || (key.n == WEBSOCKET_KEY_LENGTH &&
+		    slice_within(key, last_buffer, (size_t)r))) &&
+		    (got == WEBSOCKET_NONE || got == WEBSOCKET_VALID ||
+		    why != NULL), "websocket request: %s: %s",
+		    websocket_requests[i].what,
+		    websocket_name(websocket_requests[i].expected)))
+			tap_diag("got %s (%s)", websocket_name(got),
+			    why != NULL ? why : "-");
+	}
+
+	http_websocket_accept(example_digest, accept);
+	tap_ok(memcmp(accept, EXAMPLE_ACCEPT, WEBSOCKET_ACCEPT_LENGTH) == 0,
+	    "Sec-WebSocket-Accept of RFC 6455's example: %.28s", accept);
+	http_websocket_accept(zeros, accept);
+	tap_ok(memcmp(accept, "AAAAAAAAAAAAAAAAAAAAAAAAAAA=", 28) == 0,
+	    "Sec-WebSocket-Accept of 20 zero bytes");
+	memset(ones, 0xff, sizeof ones);
+	http_websocket_accept(ones, accept);
+	tap_ok(memcmp(accept, "//////////////////////////8=", 28) == 0,
+	    "Sec-WebSocket-Accept of 20 0xff bytes");
+
+	for (i = 0; i < sizeof websocket_responses /
+	    sizeof websocket_responses[0]; i++) {
+		struct http_response resp;
+		const char *why = NULL;
+		long r;
+		int got;
+
+		r = parse_response(websocket_responses[i].in.p,
+		    websocket_responses[i].in.n, &resp, &why);
+		got = r == (long)websocket_responses[i].in.n ?
+		    http_websocket_response_check(&resp, EXAMPLE_ACCEPT, &why) :
+		    -2;
+		if (!tap_ok(got == websocket_responses[i].expected &&
+		    (got == 0 || why != NULL), "websocket response: %s: %s",
+		    websocket_responses[i].what,
+		    websocket_responses[i].expected == 0 ? "accepted" :
+		    "refused"))
+			tap_diag("got %d (%s)", got, why != NULL ? why : "-");
+	}
+}
+
+/* ------------------------------------------------------------------ */
 /* http_parse_response and http_response_check */
 
 static const struct {
@@ -1631,6 +1856,7 @@ main(void)
 	test_bad_requests();
 	test_limits();
 	test_request_check();
+	test_websocket();
 	test_responses();
 	test_hop_by_hop();
 	test_chunked();

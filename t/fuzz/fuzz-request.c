@@ -1,7 +1,7 @@
 /*
  * fuzz-request.c -- libFuzzer target: request heads through
- * http_parse_request, http_request_check, http_is_hop_by_hop and
- * policy_route, as the proxy calls them.  Aborts when a contract of
+ * http_parse_request, http_request_check, http_is_hop_by_hop,
+ * http_websocket_request and policy_route, as the proxy calls them.  Aborts when a contract of
  * http.h does not hold.
  */
 #include <stddef.h>
@@ -21,6 +21,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum status status = STATUS_NONE, again_status;
 	const char *why = NULL, *why_head = NULL;
 	size_t scanned = 0, i, step, at;
+	enum websocket_request websocket;
 	long r, head, r2;
 
 	r = http_parse_request(buf, size, &req, &status, &why);
@@ -80,7 +81,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	status = http_request_check(&req, &why);
+	websocket = WEBSOCKET_NONE;
 	if (status == STATUS_NONE) {
+		struct slice key = { NULL, 0 };
+
+		websocket = http_websocket_request(&req, &key, &why);
+		if (websocket == WEBSOCKET_VALID) {
+			check(key.n == WEBSOCKET_KEY_LENGTH &&
+			    within(key, buf, (size_t)r));
+			check(req.method.n == 3 &&
+			    memcmp(req.method.p, "GET", 3) == 0);
+			check(req.minor_version == 1 &&
+			    req.body == HTTP_BODY_NONE);
+		} else if (websocket != WEBSOCKET_NONE) {
+			check(why != NULL);
+		}
 		check(req.body == HTTP_BODY_NONE ||
 		    req.body == HTTP_BODY_LENGTH ||
 		    req.body == HTTP_BODY_CHUNKED);
@@ -92,7 +107,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(why != NULL);
 	}
 
-	switch (policy_route(req.method, req.target, true)) {
+	switch (policy_route(req.method, req.target,
+	    websocket != WEBSOCKET_NONE, true)) {
 	case ROUTE_FORWARD:
 		check(req.method.n == 4 &&
 		    memcmp(req.method.p, "POST", 4) == 0);
@@ -104,9 +120,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(req.target.n == 9 &&
 		    memcmp(req.target.p, "/shutdown", 9) == 0);
 		break;
+	case ROUTE_WEBSOCKET:
+		check(websocket != WEBSOCKET_NONE);
+		check(req.method.n == 3 && memcmp(req.method.p, "GET", 3) == 0);
+		check(req.target.n == 13 &&
+		    memcmp(req.target.p, "/v1/responses", 13) == 0);
+		break;
 	case ROUTE_DENY:
 		break;
 	}
-	check(policy_route(req.method, req.target, false) != ROUTE_SHUTDOWN);
+	check(policy_route(req.method, req.target, false, false) !=
+	    ROUTE_SHUTDOWN);
 	return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * fuzz-response.c -- libFuzzer target: upstream response heads through
- * http_parse_response and http_response_check.
+ * http_parse_response, http_response_check and
+ * http_websocket_response_check.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -43,6 +44,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)http_is_hop_by_hop(resp.fields[i].name, resp.fields,
 		    resp.field_count);
 	}
+
+	/* The accept value of RFC 6455's example key. */
+	rc = http_websocket_response_check(&resp,
+	    "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", &why);
+	check(rc == 0 || (rc == -1 && why != NULL));
+	if (rc == 0)
+		check(resp.code == 101);
 
 	rc = http_response_check(&resp, &why);
 	check(rc == 0 || rc == -1);
