@@ -66,6 +66,11 @@
  * OpenAI keys are about 170 bytes today. */
 #define KEY_BUFFER_SIZE         1024
 
+/* An --organization or --project ID, sent upstream as a header value.
+ * OpenAI's IDs ("org-...", "proj_...") are about 30 bytes; this only
+ * keeps a typo such as a pasted file out of every request head. */
+#define PIN_ID_MAX              256
+
 /* Concurrent client connections.  Each costs one thread and two file
  * descriptors; above this, new connections get 503 at once. */
 #define CONNECTIONS_MAX         4096

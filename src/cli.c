@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounds.h"
 #include "cli.h"
+#include "http.h"
 #include "version.h"
 
 static void
@@ -16,6 +18,7 @@ usage(FILE *out)
 "usage: responses-api-proxy [--port N] [--server-info FILE] [--http-shutdown]\n"
 "                           [--upstream-url URL] [--ca-file FILE]\n"
 "                           [--egress-proxy URL|none]\n"
+"                           [--organization ID] [--project ID]\n"
 "\n"
 "Read an OpenAI API key from standard input and relay POST /v1/responses\n"
 "from 127.0.0.1 to the upstream with \"Authorization: Bearer <key>\" added.\n"
@@ -34,6 +37,10 @@ usage(FILE *out)
 "                       whatever the environment says; \"none\": directly.\n"
 "                       Default: HTTPS_PROXY, ALL_PROXY and NO_PROXY as\n"
 "                       curl reads them\n"
+"  --organization ID    send OpenAI-Organization: ID on every request,\n"
+"                       replacing the client's\n"
+"  --project ID         send OpenAI-Project: ID on every request,\n"
+"                       replacing the client's\n"
 "  --help               print this help and exit\n"
 "  --version            print the version and exit\n"
 "\n"
@@ -70,12 +77,21 @@ parse_port(const char *s, uint16_t *port)
 	return 0;
 }
 
+/* An ID for a header value: 1 to PIN_ID_MAX token characters. */
+static bool
+valid_pin_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n <= PIN_ID_MAX && http_is_token((struct slice){ s, n });
+}
+
 int
 cli_parse(int argc, char **argv, struct config *config)
 {
 	enum { OPT_PORT = 256, OPT_SERVER_INFO, OPT_HTTP_SHUTDOWN,
-	    OPT_UPSTREAM_URL, OPT_CA_FILE, OPT_EGRESS_PROXY, OPT_HELP,
-	    OPT_VERSION };
+	    OPT_UPSTREAM_URL, OPT_CA_FILE, OPT_EGRESS_PROXY, OPT_ORGANIZATION,
+	    OPT_PROJECT, OPT_HELP, OPT_VERSION };
 	static const struct option options[] = {
 		{ "port",          required_argument, NULL, OPT_PORT },
 		{ "server-info",   required_argument, NULL, OPT_SERVER_INFO },
@@ -83,6 +99,8 @@ cli_parse(int argc, char **argv, struct config *config)
 		{ "upstream-url",  required_argument, NULL, OPT_UPSTREAM_URL },
 		{ "ca-file",       required_argument, NULL, OPT_CA_FILE },
 		{ "egress-proxy",  required_argument, NULL, OPT_EGRESS_PROXY },
+		{ "organization",  required_argument, NULL, OPT_ORGANIZATION },
+		{ "project",       required_argument, NULL, OPT_PROJECT },
 		{ "help",          no_argument,       NULL, OPT_HELP },
 		{ "version",       no_argument,       NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -125,6 +143,20 @@ cli_parse(int argc, char **argv, struct config *config)
 				return usage_error("invalid --egress-proxy", why);
 			config->egress_mode = EGRESS_URL;
 			config->egress_text = optarg;
+			break;
+		case OPT_ORGANIZATION:
+			if (!valid_pin_id(optarg))
+				return usage_error("invalid --organization "
+				    "(1-256 token characters: letters, digits, "
+				    "!#$%&'*+-.^_`|~)", NULL);
+			config->organization = optarg;
+			break;
+		case OPT_PROJECT:
+			if (!valid_pin_id(optarg))
+				return usage_error("invalid --project "
+				    "(1-256 token characters: letters, digits, "
+				    "!#$%&'*+-.^_`|~)", NULL);
+			config->project = optarg;
 			break;
 		case 'h':
 		case OPT_HELP:

@@ -31,6 +31,10 @@ struct config {
 	struct egress_proxy egress;     /* the egress proxy, when there is one */
 	char *egress_text;              /* its URL's text (argv or environ),
 					 * whose credentials main() wipes */
+	/* Set on every forwarded request instead of the client's
+	 * OpenAI-Organization / OpenAI-Project; NULL: the client's pass. */
+	const char *organization;
+	const char *project;
 };
 
 /*

@@ -20,6 +20,17 @@ is_tchar(unsigned char c)
 	return c != '\0' && memchr("!#$%&'*+-.^_`|~", c, 15) != NULL;
 }
 
+bool
+http_is_token(struct slice s)
+{
+	size_t i;
+
+	for (i = 0; i < s.n; i++)
+		if (!is_tchar((unsigned char)s.p[i]))
+			return false;
+	return s.n > 0;
+}
+
 /* field-vchar, SP or HTAB: what may appear inside a field value. */
 static bool
 is_value_char(unsigned char c)

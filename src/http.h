@@ -113,6 +113,9 @@ long http_parse_response(const char *buf, size_t len,
  */
 int http_response_check(struct http_response *resp, const char **why);
 
+/* True when s is a token (RFC 9110 5.6.2): one or more tchar. */
+bool http_is_token(struct slice s);
+
 /* Case-insensitive comparison of two slices (ASCII letters only). */
 bool slices_equal_nocase(struct slice a, struct slice b);
 

@@ -22,6 +22,7 @@
 #include "cli.h"
 #include "harden.h"
 #include "log.h"
+#include "relay.h"
 #include "secret.h"
 #include "serve.h"
 #include "serverinfo.h"
@@ -197,6 +198,7 @@ main(int argc, char **argv)
 	    (unsigned)port, config.upstream.tls ? "https" : "http",
 	    config.upstream.authority, config.upstream.path);
 
+	relay_configure(config.organization, config.project);
 	serve_run(listen_fd, config.http_shutdown);
 	upstream_drain_pool();
 	secret_wipe();

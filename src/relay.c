@@ -57,9 +57,28 @@ status_for(enum upstream_error e)
 
 /* --- to the upstream --- */
 
+/* --organization and --project, or NULL; fixed before serving starts. */
+static struct {
+	const char *organization;
+	const char *project;
+} pinned;
+
+void
+relay_configure(const char *organization, const char *project)
+{
+	pinned.organization = organization;
+	pinned.project = project;
+}
+
 static bool
 forward_request_field(const struct http_field *f, const struct http_request *req)
 {
+	if (pinned.organization != NULL &&
+	    slice_equal_nocase(f->name, "openai-organization"))
+		return false;
+	if (pinned.project != NULL &&
+	    slice_equal_nocase(f->name, "openai-project"))
+		return false;
 	return !slice_equal_nocase(f->name, "host") &&
 	    !slice_equal_nocase(f->name, "authorization") &&
 	    !slice_equal_nocase(f->name, "content-length") &&
@@ -96,6 +115,16 @@ write_request_head(struct upstream *u, const struct http_request *req)
 		PUT(f->name.p, f->name.n);
 		PUT_LITERAL(": ");
 		PUT(f->value.p, f->value.n);
+		PUT_LITERAL("\r\n");
+	}
+	if (pinned.organization != NULL) {
+		PUT_LITERAL("OpenAI-Organization: ");
+		PUT(pinned.organization, strlen(pinned.organization));
+		PUT_LITERAL("\r\n");
+	}
+	if (pinned.project != NULL) {
+		PUT_LITERAL("OpenAI-Project: ");
+		PUT(pinned.project, strlen(pinned.project));
 		PUT_LITERAL("\r\n");
 	}
 	key = secret_header_value(&key_length);

@@ -34,6 +34,14 @@ struct relay_report {
 };
 
 /*
+ * Pin the OpenAI-Organization and OpenAI-Project headers: when not NULL,
+ * the value is sent on every forwarded request and the client's fields
+ * of that name are dropped.  Not copied: the strings must outlive
+ * serving.  Call once, before the first connection.
+ */
+void relay_configure(const char *organization, const char *project);
+
+/*
  * Forward the parsed request `req`, whose head is the first
  * `head_length` bytes of client->buf[client->start..), and relay the
  * answer.  On return client->start is past the request's body.

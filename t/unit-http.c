@@ -781,6 +781,36 @@ test_request_check(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* http_is_token */
+
+static const struct {
+	struct text in;
+	bool token;
+} tokens[] = {
+	{ T("org-AbC123"), true }, { T("proj_x"), true },
+	{ T("!#$%&'*+-.^_`|~09azAZ"), true }, { T("x"), true },
+	{ T(""), false }, { T("a b"), false }, { T("a\tb"), false },
+	{ T("a,b"), false }, { T("a\"b"), false }, { T("a:b"), false },
+	{ T("a/b"), false }, { T("a\x7f"), false }, { T("a\0b"), false },
+	{ T("a\r\nb"), false }, { T("\xc3\xa9"), false }, { T("(a)"), false },
+};
+
+static void
+test_is_token(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof tokens / sizeof tokens[0]; i++) {
+		struct slice s = { tap_guard_put(&guard, tokens[i].in.p,
+		    tokens[i].in.n), tokens[i].in.n };
+
+		tap_ok(http_is_token(s) == tokens[i].token,
+		    "http_is_token '%.*s' (%zu bytes): %s", (int)s.n, s.p, s.n,
+		    tokens[i].token ? "yes" : "no");
+	}
+}
+
+/* ------------------------------------------------------------------ */
 /* WebSocket opening handshake */
 
 #define WS_LINE "GET /v1/responses HTTP/1.1\r\nHost: h\r\n"
@@ -1859,6 +1889,7 @@ main(void)
 	test_websocket();
 	test_responses();
 	test_hop_by_hop();
+	test_is_token();
 	test_chunked();
 	test_chunked_random();
 	test_format_hex();
