@@ -108,6 +108,10 @@
  * the first byte of a non-streamed answer. */
 #define UPSTREAM_IDLE_TIMEOUT_MS (15 * 60 * 1000)
 #define UPSTREAM_SEND_TIMEOUT_MS (60 * 1000) /* upstream not taking the request */
+/* A relayed WebSocket with no byte either way.  As for a response body:
+ * a reasoning model may think for many minutes between events; Codex
+ * reconnects when its socket was closed between turns. */
+#define WEBSOCKET_IDLE_TIMEOUT_MS (15 * 60 * 1000)
 #else
 /* Only in the test build (make check's timeout tests): same code, times
  * short enough for a test suite.  The shipped binary never has these. */
@@ -118,6 +122,7 @@
 #define UPSTREAM_CONNECT_TIMEOUT_MS 1000
 #define UPSTREAM_IDLE_TIMEOUT_MS 2000
 #define UPSTREAM_SEND_TIMEOUT_MS 1500
+#define WEBSOCKET_IDLE_TIMEOUT_MS 2000
 #endif
 #define SHUTDOWN_GRACE_MS       2000 /* in-flight connections after /shutdown */
 #define LINGER_MS               1000 /* drain unread input before close */

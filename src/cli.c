@@ -16,6 +16,7 @@ usage(FILE *out)
 {
 	fputs(
 "usage: responses-api-proxy [--port N] [--server-info FILE] [--http-shutdown]\n"
+"                           [--allow-websocket]\n"
 "                           [--upstream-url URL] [--ca-file FILE]\n"
 "                           [--egress-proxy URL|none]\n"
 "                           [--organization ID] [--project ID]\n"
@@ -23,11 +24,13 @@ usage(FILE *out)
 "Read an OpenAI API key from standard input and relay POST /v1/responses\n"
 "from 127.0.0.1 to the upstream with \"Authorization: Bearer <key>\" added.\n"
 "GET /v1/responses with a WebSocket upgrade is answered 426 (WebSocket is\n"
-"not enabled); every other request is answered 403.\n"
+"not enabled) unless --allow-websocket; every other request is answered 403.\n"
 "\n"
 "  --port N             listen on 127.0.0.1:N (default: an ephemeral port)\n"
 "  --server-info FILE   once listening, write {\"port\":N,\"pid\":N} to FILE\n"
 "  --http-shutdown      let GET /shutdown stop the proxy (exit status 0)\n"
+"  --allow-websocket    relay GET /v1/responses WebSocket upgrades (the\n"
+"                       Responses API's WebSocket mode) to the upstream\n"
 "  --upstream-url URL   where to send requests\n"
 "                       (default: " DEFAULT_UPSTREAM_URL ")\n"
 "  --ca-file FILE       trust the PEM certificates in FILE instead of the\n"
@@ -90,12 +93,14 @@ int
 cli_parse(int argc, char **argv, struct config *config)
 {
 	enum { OPT_PORT = 256, OPT_SERVER_INFO, OPT_HTTP_SHUTDOWN,
-	    OPT_UPSTREAM_URL, OPT_CA_FILE, OPT_EGRESS_PROXY, OPT_ORGANIZATION,
-	    OPT_PROJECT, OPT_HELP, OPT_VERSION };
+	    OPT_ALLOW_WEBSOCKET, OPT_UPSTREAM_URL, OPT_CA_FILE,
+	    OPT_EGRESS_PROXY, OPT_ORGANIZATION, OPT_PROJECT, OPT_HELP,
+	    OPT_VERSION };
 	static const struct option options[] = {
 		{ "port",          required_argument, NULL, OPT_PORT },
 		{ "server-info",   required_argument, NULL, OPT_SERVER_INFO },
 		{ "http-shutdown", no_argument,       NULL, OPT_HTTP_SHUTDOWN },
+		{ "allow-websocket", no_argument,     NULL, OPT_ALLOW_WEBSOCKET },
 		{ "upstream-url",  required_argument, NULL, OPT_UPSTREAM_URL },
 		{ "ca-file",       required_argument, NULL, OPT_CA_FILE },
 		{ "egress-proxy",  required_argument, NULL, OPT_EGRESS_PROXY },
@@ -123,6 +128,9 @@ cli_parse(int argc, char **argv, struct config *config)
 			break;
 		case OPT_HTTP_SHUTDOWN:
 			config->http_shutdown = true;
+			break;
+		case OPT_ALLOW_WEBSOCKET:
+			config->allow_websocket = true;
 			break;
 		case OPT_UPSTREAM_URL:
 			upstream = optarg;

@@ -25,6 +25,7 @@ struct config {
 	uint16_t port;                  /* 0: an ephemeral port */
 	const char *server_info;        /* NULL: write no file */
 	bool http_shutdown;             /* GET /shutdown exits */
+	bool allow_websocket;           /* relay GET /v1/responses upgrades */
 	struct url upstream;
 	const char *ca_file;            /* NULL: the compiled-in roots */
 	enum egress_mode egress_mode;

@@ -199,7 +199,7 @@ main(int argc, char **argv)
 	    config.upstream.authority, config.upstream.path);
 
 	relay_configure(config.organization, config.project);
-	serve_run(listen_fd, config.http_shutdown);
+	serve_run(listen_fd, config.http_shutdown, config.allow_websocket);
 	upstream_drain_pool();
 	secret_wipe();
 	log_message("shut down");

@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -91,7 +93,8 @@ forward_request_field(const struct http_field *f, const struct http_request *req
  * from its locked page into that buffer and nowhere else.
  */
 static enum upstream_error
-write_request_head(struct upstream *u, const struct http_request *req)
+write_request_head(struct upstream *u, const struct http_request *req,
+    bool websocket)
 {
 	const struct url *url = upstream_url();
 	enum upstream_error e;
@@ -102,7 +105,10 @@ write_request_head(struct upstream *u, const struct http_request *req)
 #define PUT(p, n) do { if ((e = upstream_write(u, (p), (n))) != UPSTREAM_OK) \
 	return e; } while (0)
 #define PUT_LITERAL(s) PUT((s), sizeof(s) - 1)
-	PUT_LITERAL("POST ");
+	if (websocket)
+		PUT_LITERAL("GET ");
+	else
+		PUT_LITERAL("POST ");
 	PUT(url->path, strlen(url->path));
 	PUT_LITERAL(" HTTP/1.1\r\nHost: ");
 	PUT(url->authority, strlen(url->authority));
@@ -131,7 +137,9 @@ write_request_head(struct upstream *u, const struct http_request *req)
 	PUT_LITERAL("Authorization: ");
 	PUT(key, key_length);
 	PUT_LITERAL("\r\n");
-	if (req->body == HTTP_BODY_CHUNKED) {
+	if (websocket) {
+		PUT_LITERAL("Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+	} else if (req->body == HTTP_BODY_CHUNKED) {
 		PUT_LITERAL("Transfer-Encoding: chunked\r\n\r\n");
 	} else {
 		PUT_LITERAL("Content-Length: ");
@@ -170,7 +178,7 @@ open_and_send_head(struct client *c, const struct http_request *req,
 		if (e != UPSTREAM_OK)
 			return e;
 		upstream_set_deadline(u, clock_ms() + UPSTREAM_SEND_TIMEOUT_MS);
-		if ((e = write_request_head(u, req)) == UPSTREAM_OK &&
+		if ((e = write_request_head(u, req, false)) == UPSTREAM_OK &&
 		    (e = upstream_write(u, body, *first)) == UPSTREAM_OK &&
 		    (e = upstream_flush(u)) == UPSTREAM_OK) {
 			*out = u;
@@ -290,13 +298,14 @@ upstream_failed:
 
 /*
  * Read the response head into client->response_head, skipping interim
- * 1xx responses.  Returns the head length and *have, the bytes in the
+ * 1xx responses (but a 101 when `upgrade`: the answer to a WebSocket
+ * handshake).  Returns the head length and *have, the bytes in the
  * buffer (head and the start of the body); or 0 with *error or *why.
  */
 static size_t
 read_response_head(struct client *c, struct upstream *u,
     struct http_response *resp, size_t *have, enum upstream_error *error,
-    const char **why)
+    const char **why, bool upgrade)
 {
 	int interim = 0;
 
@@ -309,7 +318,8 @@ read_response_head(struct client *c, struct upstream *u,
 
 		if (head < 0)
 			return 0;
-		if (head > 0 && resp->code >= 200)
+		if (head > 0 && (resp->code >= 200 ||
+		    (upgrade && resp->code == 101)))
 			return (size_t)head;
 		if (head > 0) {
 			if (resp->code == 101 || ++interim > INTERIM_RESPONSES_MAX) {
@@ -406,7 +416,7 @@ out_last_chunk(struct client_out *o)
 /* Hold the status line, the end-to-end fields and our framing. */
 static void
 out_hold_head(struct client_out *o, const struct http_response *resp,
-    bool keep_alive, int minor_version)
+    bool keep_alive, int minor_version, bool upgrade)
 {
 	/* Kept header lines go out as they came, each run of neighbours
 	 * as one piece: at most one piece per two fields. */
@@ -447,7 +457,10 @@ out_hold_head(struct client_out *o, const struct http_response *resp,
 	} else if (o->rechunk) {
 		iov[n++] = iov_const("Transfer-Encoding: chunked\r\n", 28);
 	}
-	if (!keep_alive)
+	if (upgrade)
+		iov[n++] = iov_const("Connection: Upgrade\r\n"
+		    "Upgrade: websocket\r\n", 41);
+	else if (!keep_alive)
 		iov[n++] = iov_const("Connection: close\r\n", 19);
 	else if (minor_version == 0)
 		iov[n++] = iov_const("Connection: keep-alive\r\n", 24);
@@ -590,13 +603,212 @@ relay_close_delimited_body(struct client_out *o, struct upstream *u,
 	}
 }
 
+/* --- an upgraded connection: WebSocket --- */
+
+static enum status relay_response(struct client *c, struct upstream *u,
+    const struct http_request *req, const char *websocket_accept,
+    struct relay_report *report);
+
+/*
+ * Relay bytes both ways, opaquely, until either side closes: the
+ * frames are the client's and the upstream's business.  One thread,
+ * the TLS engine's two-way buffer and no other: bytes from the client
+ * are read straight into the engine, decrypted bytes written straight
+ * to the client.  Ends on a close by either side (a TCP close without
+ * a close frame is a normal end), after WEBSOCKET_IDLE_TIMEOUT_MS
+ * without a byte either way, after CLIENT_WRITE_TIMEOUT_MS of a stalled
+ * side, LINGER_MS after the client's end of input (for the upstream's
+ * last frames), or half the shutdown grace after shutdown starts.
+ */
+static void
+websocket_pump(struct client *c, struct upstream *u,
+    struct relay_report *report)
+{
+	int64_t now = clock_ms(), progress = now, client_eof = 0, stopping = 0;
+	bool client_done = false;
+
+	for (;;) {
+		const unsigned char *data;
+		unsigned char *space;
+		short up_events, client_events = 0;
+		bool moved = false, stalled = false;
+		size_t length;
+		int64_t deadline;
+		enum upstream_error e;
+		ssize_t n;
+
+		/* Upstream to client. */
+		upstream_duplex_received(u, &data, &length);
+		if (length > 0) {
+			n = send(c->fd, data, length, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n > 0) {
+				upstream_consume(u, (size_t)n);
+				moved = true;
+			} else if (n < 0 && (errno == EAGAIN ||
+			    errno == EWOULDBLOCK)) {
+				client_events |= POLLOUT;
+				stalled = true;
+			} else if (n < 0 && errno != EINTR) {
+				report->why = "the client went away";
+				break;
+			}
+		}
+		/* Client to upstream: first what came with the handshake. */
+		if (!client_done) {
+			upstream_duplex_space(u, &space, &length);
+			if (length > 0 && c->start < c->end) {
+				n = (ssize_t)min_size(c->end - c->start, length);
+				memcpy(space, c->buf + c->start, (size_t)n);
+				c->start += (size_t)n;
+			} else if (length > 0) {
+				n = recv(c->fd, space, length, MSG_DONTWAIT);
+			} else {
+				n = -1;
+				errno = EAGAIN;
+				stalled = true;
+			}
+			if (n > 0) {
+				upstream_duplex_commit(u, (size_t)n);
+				moved = true;
+			} else if (n == 0) {
+				client_done = true;
+				client_eof = clock_ms();
+			} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				if (length > 0)
+					client_events |= POLLIN;
+			} else if (errno != EINTR) {
+				report->why = "the client went away";
+				break;
+			}
+		}
+		/* TLS records both ways. */
+		e = upstream_duplex_pump(u, &up_events, &moved);
+		if (e != UPSTREAM_OK) {
+			/* Either way the upstream is done: a normal end. */
+			upstream_duplex_received(u, &data, &length);
+			if (length == 0)
+				break;
+			up_events = 0;
+		}
+		now = clock_ms();
+		if (moved) {
+			progress = now;
+			continue;
+		}
+		deadline = progress + (stalled ? CLIENT_WRITE_TIMEOUT_MS :
+		    WEBSOCKET_IDLE_TIMEOUT_MS);
+		if (client_done && client_eof + LINGER_MS < deadline)
+			deadline = client_eof + LINGER_MS;
+		if (stopping != 0 && stopping + SHUTDOWN_GRACE_MS / 2 < deadline)
+			deadline = stopping + SHUTDOWN_GRACE_MS / 2;
+		if (now >= deadline) {
+			if (!client_done)
+				report->why = stalled ? "a WebSocket side stopped "
+				    "reading" : "WebSocket idle timeout";
+			break;
+		}
+		{
+			struct pollfd p[3] = {
+				{ client_events ? c->fd : -1, client_events, 0 },
+				{ up_events ? upstream_socket(u) : -1, up_events, 0 },
+				{ stopping == 0 ? c->wake_fd : -1, POLLIN, 0 },
+			};
+			int64_t left = deadline - now;
+
+			if (poll(p, 3, left > 60000 ? 60000 : (int)left) < 0 &&
+			    errno != EINTR) {
+				report->why = "poll failed";
+				break;
+			}
+			if (p[2].revents != 0)
+				stopping = clock_ms();
+			if (p[0].revents & (POLLERR | POLLHUP) &&
+			    !(p[0].revents & POLLIN)) {
+				report->why = "the client went away";
+				break;
+			}
+		}
+	}
+	upstream_close(u, false);
+}
+
+/*
+ * The upstream answered a WebSocket handshake with 101: check it, send
+ * the client its 101 (and any frames that came with it), then relay.
+ */
+static enum status
+relay_upgraded(struct client *c, struct upstream *u,
+    struct http_response *resp, size_t head, size_t have,
+    const char *accept, struct relay_report *report)
+{
+	struct client_out out;
+
+	if (accept == NULL || http_websocket_response_check(resp, accept,
+	    &report->why) != 0) {
+		if (accept == NULL)
+			report->why = "unexpected interim response from upstream";
+		upstream_abort(u);
+		return STATUS_BAD_GATEWAY;
+	}
+	report->upstream_code = resp->code;
+	resp->body = HTTP_BODY_NONE;
+	out.client = c;
+	out.rechunk = false;
+	out_hold_head(&out, resp, true, 1, true);
+	if (out_body(&out, c->response_head + head, have - head) != IO_OK ||
+	    out_flush(&out) != IO_OK) {
+		report->why = "the client went away";
+		upstream_abort(u);
+		return STATUS_NONE;
+	}
+	websocket_pump(c, u, report);
+	return STATUS_NONE;
+}
+
+enum status
+relay_websocket(struct client *c, const struct http_request *req,
+    size_t head_length, struct slice key, struct relay_report *report)
+{
+	unsigned char digest[br_sha1_SIZE];
+	char accept[WEBSOCKET_ACCEPT_LENGTH];
+	br_sha1_context sha1;
+	struct upstream *u;
+	enum upstream_error e;
+
+	report->keep_alive = false;
+	report->upstream_code = 0;
+	report->why = NULL;
+	br_sha1_init(&sha1);
+	br_sha1_update(&sha1, key.p, key.n);
+	br_sha1_update(&sha1, WEBSOCKET_GUID, sizeof WEBSOCKET_GUID - 1);
+	br_sha1_out(&sha1, digest);
+	http_websocket_accept(digest, accept);
+
+	c->start += head_length;
+	e = upstream_open_duplex(&u, c->fd,
+	    clock_ms() + UPSTREAM_CONNECT_TIMEOUT_MS);
+	if (e == UPSTREAM_OK) {
+		upstream_set_deadline(u, clock_ms() + UPSTREAM_SEND_TIMEOUT_MS);
+		if ((e = write_request_head(u, req, true)) == UPSTREAM_OK)
+			e = upstream_flush(u);
+		if (e != UPSTREAM_OK)
+			upstream_abort(u);
+	}
+	if (e != UPSTREAM_OK) {
+		report->why = upstream_error_message(e);
+		return e == UPSTREAM_CLIENT_GONE ? STATUS_NONE : status_for(e);
+	}
+	return relay_response(c, u, req, accept, report);
+}
+
 /*
  * Relay the response; returns STATUS_NONE once its head went out, or
  * the status to answer with when nothing was written to the client.
  */
 static enum status
 relay_response(struct client *c, struct upstream *u,
-    const struct http_request *req, struct relay_report *report)
+    const struct http_request *req, const char *websocket_accept,
+    struct relay_report *report)
 {
 	struct http_response resp;
 	struct client_out out;
@@ -607,7 +819,8 @@ relay_response(struct client *c, struct upstream *u,
 	const char *rest;
 
 	upstream_set_deadline(u, clock_ms() + UPSTREAM_IDLE_TIMEOUT_MS);
-	head = read_response_head(c, u, &resp, &have, &e, &report->why);
+	head = read_response_head(c, u, &resp, &have, &e, &report->why,
+	    websocket_accept != NULL);
 	if (head == 0 && e == UPSTREAM_CLIENT_GONE) {
 		report->why = upstream_error_message(e);
 		upstream_abort(u);
@@ -620,6 +833,9 @@ relay_response(struct client *c, struct upstream *u,
 		upstream_abort(u);
 		return status_for(e);
 	}
+	if (head > 0 && resp.code == 101)
+		return relay_upgraded(c, u, &resp, head, have, websocket_accept,
+		    report);
 	if (head == 0 || http_response_check(&resp, &report->why) != 0) {
 		upstream_abort(u);
 		return STATUS_BAD_GATEWAY;
@@ -633,7 +849,7 @@ relay_response(struct client *c, struct upstream *u,
 	    resp.body == HTTP_BODY_LENGTH || out.rechunk);
 	rest = c->response_head + head;
 	have -= head;
-	out_hold_head(&out, &resp, keep_alive, req->minor_version);
+	out_hold_head(&out, &resp, keep_alive, req->minor_version, false);
 	switch (resp.body) {
 	case HTTP_BODY_NONE:
 		result = out_flush(&out) != IO_OK ? BODY_CLIENT_FAILED :
@@ -708,5 +924,5 @@ relay_forward(struct client *c, const struct http_request *req,
 		upstream_abort(u);
 		return status;
 	}
-	return relay_response(c, u, req, report);
+	return relay_response(c, u, req, NULL, report);
 }

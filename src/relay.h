@@ -55,4 +55,19 @@ enum status relay_forward(struct client *client,
     const struct http_request *req, size_t head_length,
     struct relay_report *report);
 
+/*
+ * Relay a valid WebSocket handshake (http_websocket_request() said
+ * WEBSOCKET_VALID, with `key`) whose head is the first `head_length`
+ * bytes of client->buf[client->start..): forward it upstream, on a
+ * connection of its own, like a POST's head (the key injected, the
+ * client's Authorization dropped).  On the upstream's 101 with the
+ * right Sec-WebSocket-Accept, send the client its 101 and relay bytes
+ * both ways until either side closes; any other answer is relayed as a
+ * response.  Returns like relay_forward(); the connection never goes
+ * on after a 101 (report->keep_alive false).
+ */
+enum status relay_websocket(struct client *client,
+    const struct http_request *req, size_t head_length, struct slice key,
+    struct relay_report *report);
+
 #endif

@@ -44,6 +44,7 @@ static int shutdown_pipe[2] = { -1, -1 };
 static atomic_int connection_count;
 static int connection_limit = CONNECTIONS_MAX;
 static bool shutdown_enabled;
+static bool websocket_enabled;
 static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t count_zero;
 
@@ -135,8 +136,8 @@ serve_listen(uint16_t port, uint16_t *bound)
  * Errors get the OpenAI error shape; the connection closes afterwards.
  */
 static void
-respond(struct client *c, enum status status, const char *why,
-    const struct http_request *req)
+respond_with(struct client *c, enum status status, const char *why,
+    const struct http_request *req, const char *extra_fields)
 {
 	char message[256], body[512], head[256], method[40], target[120];
 	struct iovec iov[2];
@@ -155,8 +156,9 @@ respond(struct client *c, enum status status, const char *why,
 		    message, status_error_type(status));
 	head_length = snprintf(head, sizeof head,
 	    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-	    "Content-Length: %d\r\nConnection: close\r\n\r\n",
-	    (int)status, status_reason(status), body_length);
+	    "Content-Length: %d\r\nConnection: close\r\n%s\r\n",
+	    (int)status, status_reason(status), body_length,
+	    extra_fields != NULL ? extra_fields : "");
 	iov[0] = (struct iovec){ head, (size_t)head_length };
 	iov[1] = (struct iovec){ body, (size_t)body_length };
 	(void)io_write_all(c->fd, iov, 2, clock_ms() + CLIENT_WRITE_TIMEOUT_MS);
@@ -168,6 +170,13 @@ respond(struct client *c, enum status status, const char *why,
 		    (int)status, why);
 	else
 		log_message("%d %s", (int)status, why);
+}
+
+static void
+respond(struct client *c, enum status status, const char *why,
+    const struct http_request *req)
+{
+	respond_with(c, status, why, req, NULL);
 }
 
 /*
@@ -324,14 +333,41 @@ serve_request(struct client *c)
 		respond(c, status, why, NULL);
 		goto linger;
 	}
-	websocket = http_websocket_request(&req, &key, &why);
+	/* Only a GET can be routed as an upgrade: spare POSTs the scan. */
+	websocket = req.method.n == 3 && memcmp(req.method.p, "GET", 3) == 0 ?
+	    http_websocket_request(&req, &key, &why) : WEBSOCKET_NONE;
 	switch (policy_route(req.method, req.target,
 	    websocket != WEBSOCKET_NONE, shutdown_enabled)) {
 	case ROUTE_WEBSOCKET:
-		/* 426, not 403: Codex then falls back to HTTP POST at
-		 * once, where a 403 costs it seconds of retries. */
-		respond(c, STATUS_UPGRADE_REQUIRED, "WebSocket is not enabled "
-		    "on this proxy; use POST /v1/responses", &req);
+		if (!websocket_enabled) {
+			/* 426, not 403: Codex then falls back to HTTP POST
+			 * at once, where a 403 costs it seconds of retries. */
+			respond(c, STATUS_UPGRADE_REQUIRED, "WebSocket is not "
+			    "enabled on this proxy; use POST /v1/responses",
+			    &req);
+			goto linger;
+		}
+		if (websocket == WEBSOCKET_BAD_VERSION) {
+			/* RFC 6455 4.4: name the version we speak. */
+			respond_with(c, STATUS_UPGRADE_REQUIRED, why, &req,
+			    "Sec-WebSocket-Version: 13\r\n");
+			goto linger;
+		}
+		if (websocket != WEBSOCKET_VALID) {
+			respond(c, STATUS_BAD_REQUEST, why, &req);
+			goto linger;
+		}
+		c->served++;
+		status = relay_websocket(c, &req, head_length, key, &report);
+		if (status != STATUS_NONE) {
+			respond(c, status, report.why, NULL);
+			goto linger;
+		}
+		if (report.why != NULL)
+			log_message("\"GET /v1/responses\" WebSocket %d, then: %s",
+			    report.upstream_code, report.why);
+		if (report.keep_alive)
+			return true;
 		goto linger;
 	case ROUTE_DENY:
 		respond(c, STATUS_FORBIDDEN,
@@ -443,12 +479,13 @@ wait_for_connections(void)
 }
 
 void
-serve_run(int listen_fd, bool http_shutdown)
+serve_run(int listen_fd, bool http_shutdown, bool allow_websocket)
 {
 	pthread_attr_t attr;
 	int one = 1;
 
 	shutdown_enabled = http_shutdown;
+	websocket_enabled = allow_websocket;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, THREAD_STACK_SIZE);

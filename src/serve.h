@@ -23,10 +23,11 @@ int serve_init(void);
 
 /*
  * Accept connections until shutdown is requested (GET /shutdown when
- * `http_shutdown`, SIGTERM, SIGINT).  Then stop accepting, close idle
+ * `http_shutdown`, SIGTERM, SIGINT).  With `allow_websocket`, a valid
+ * WebSocket handshake to GET /v1/responses is relayed; without, 426.  Then stop accepting, close idle
  * connections at once and give requests in flight SHUTDOWN_GRACE_MS to
  * finish.  Returns when done; threads still running are abandoned.
  */
-void serve_run(int listen_fd, bool http_shutdown);
+void serve_run(int listen_fd, bool http_shutdown, bool allow_websocket);
 
 #endif

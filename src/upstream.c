@@ -7,7 +7,8 @@
  * buffer without extra copies.
  *
  * Buffer choice: BearSSL's one-direction ("mono") buffer, 16,709 bytes,
- * not the bidirectional 33,178.  HTTP/1.1 without pipelining upstream is
+ * not the bidirectional 33,178 (which only a relayed WebSocket, full
+ * duplex by nature, gets).  HTTP/1.1 without pipelining upstream is
  * half-duplex: the request is sent, then the response read.  Half the
  * buffer means half the memory per open stream.  An upstream that
  * answers before it has read the whole request body makes the engine
@@ -59,6 +60,7 @@ struct upstream {
 	struct upstream *next;          /* pool link */
 	bool tls;
 	bool tunnelled;                 /* through the egress proxy */
+	bool duplex;                    /* a relayed WebSocket: never pooled */
 	bool sent_anything;
 	/* http:// (loopback testing only): iobuf is split in two halves. */
 	size_t plain_out;               /* bytes waiting in iobuf[0..) */
@@ -67,7 +69,10 @@ struct upstream {
 	br_x509_minimal_context x509;
 	size_t staged_start, staged_end;
 	unsigned char staged[UPSTREAM_STAGING];
-	unsigned char iobuf[BR_SSL_BUFSIZE_MONO];
+	/* Sized for both directions at once, which only a duplex
+	 * connection uses; the others use the first BR_SSL_BUFSIZE_MONO
+	 * bytes, and pages never touched cost nothing. */
+	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
 	/* Last: its pages are never touched for a host name. */
 	struct ip_check ip_check;
 };
@@ -527,7 +532,10 @@ handshake(struct upstream *u)
 	enum upstream_error e;
 
 	configure_tls(u);
-	br_ssl_engine_set_buffer(eng, u->iobuf, sizeof u->iobuf, 0);
+	if (u->duplex)
+		br_ssl_engine_set_buffer(eng, u->iobuf, sizeof u->iobuf, 1);
+	else
+		br_ssl_engine_set_buffer(eng, u->iobuf, BR_SSL_BUFSIZE_MONO, 0);
 	br_ssl_engine_set_protocol_names(eng, alpn, 1);
 	if (shared.ip_length != 0) {
 		u->ip_check.vtable = &ip_check_class;
@@ -631,12 +639,41 @@ pool_take(void)
 	}
 }
 
+/* Connect and, for https, finish the TLS handshake. */
+static enum upstream_error
+open_fresh(struct upstream **out, int client_fd, int64_t deadline,
+    bool duplex)
+{
+	struct upstream *u;
+	enum upstream_error e;
+
+	/* Its own mapping: zeroed, page-aligned, returned whole on close. */
+	u = mmap(NULL, sizeof *u, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (u == MAP_FAILED)
+		return UPSTREAM_NO_MEMORY;
+	u->fd = -1;
+	u->client_fd = client_fd;
+	u->deadline = deadline;
+	u->tls = shared.url->tls;
+	u->tunnelled = shared.egress != NULL && u->tls;
+	u->duplex = duplex;
+	if ((e = connect_upstream(u)) == UPSTREAM_OK && u->tls)
+		e = handshake(u);
+	if (e != UPSTREAM_OK) {
+		destroy(u, false);
+		return e;
+	}
+	u->sent_anything = false;
+	*out = u;
+	return UPSTREAM_OK;
+}
+
 enum upstream_error
 upstream_open(struct upstream **out, int client_fd, int64_t deadline,
     bool fresh, bool *reused)
 {
 	struct upstream *u;
-	enum upstream_error e;
 
 	*out = NULL;
 	if (!fresh && (u = pool_take()) != NULL) {
@@ -649,25 +686,14 @@ upstream_open(struct upstream **out, int client_fd, int64_t deadline,
 		return UPSTREAM_OK;
 	}
 	*reused = false;
-	/* Its own mapping: zeroed, page-aligned, returned whole on close. */
-	u = mmap(NULL, sizeof *u, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (u == MAP_FAILED)
-		return UPSTREAM_NO_MEMORY;
-	u->fd = -1;
-	u->client_fd = client_fd;
-	u->deadline = deadline;
-	u->tls = shared.url->tls;
-	u->tunnelled = shared.egress != NULL && u->tls;
-	if ((e = connect_upstream(u)) == UPSTREAM_OK && u->tls)
-		e = handshake(u);
-	if (e != UPSTREAM_OK) {
-		destroy(u, false);
-		return e;
-	}
-	u->sent_anything = false;
-	*out = u;
-	return UPSTREAM_OK;
+	return open_fresh(out, client_fd, deadline, false);
+}
+
+enum upstream_error
+upstream_open_duplex(struct upstream **out, int client_fd, int64_t deadline)
+{
+	*out = NULL;
+	return open_fresh(out, client_fd, deadline, true);
 }
 
 void
@@ -757,7 +783,7 @@ void
 upstream_close(struct upstream *u, bool reusable)
 {
 	/* Bytes the response did not account for: not reusable. */
-	if (!reusable || u->staged_start != u->staged_end ||
+	if (!reusable || u->duplex || u->staged_start != u->staged_end ||
 	    (u->tls ? (br_ssl_engine_current_state(&u->client.eng) &
 	    BR_SSL_RECVAPP) != 0 : u->plain_in_start != u->plain_in_end)) {
 		destroy(u, true);
@@ -942,6 +968,156 @@ refusal_message(int code)
 	snprintf(message, sizeof message, "the egress proxy refused the "
 	    "tunnel with status %d", code);
 	return message;
+}
+
+/* --- full duplex, after an upgrade --- */
+
+/* http://: out bytes wait in iobuf[0..plain_out), in bytes in the
+ * other half; EOF is the clean end. */
+static enum upstream_error
+plain_pump(struct upstream *u, short *events, bool *moved)
+{
+	ssize_t n;
+
+	while (u->plain_out > 0) {
+		n = send(u->fd, u->iobuf, u->plain_out, MSG_NOSIGNAL |
+		    MSG_DONTWAIT);
+		if (n > 0) {
+			memmove(u->iobuf, u->iobuf + n, u->plain_out - (size_t)n);
+			u->plain_out -= (size_t)n;
+			*moved = true;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			*events |= POLLOUT;
+			break;
+		}
+		return UPSTREAM_BROKEN;
+	}
+	while (u->plain_in_start == u->plain_in_end) {
+		u->plain_in_start = u->plain_in_end = 0;
+		n = recv(u->fd, u->iobuf + PLAIN_IN, sizeof u->iobuf - PLAIN_IN,
+		    MSG_DONTWAIT);
+		if (n > 0) {
+			u->plain_in_end = (size_t)n;
+			*moved = true;
+		} else if (n == 0) {
+			return UPSTREAM_CLOSED;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			*events |= POLLIN;
+			break;
+		} else if (errno != EINTR) {
+			return UPSTREAM_BROKEN;
+		}
+	}
+	return UPSTREAM_OK;
+}
+
+enum upstream_error
+upstream_duplex_pump(struct upstream *u, short *events, bool *moved)
+{
+	br_ssl_engine_context *eng = &u->client.eng;
+
+	*events = 0;
+	if (!u->tls)
+		return plain_pump(u, events, moved);
+	for (;;) {
+		unsigned state = br_ssl_engine_current_state(eng);
+		bool again = false;
+		unsigned char *buf;
+		size_t len;
+		ssize_t n;
+
+		*events = 0;
+		if (state & BR_SSL_CLOSED)
+			return engine_error(u);
+		if (state & BR_SSL_SENDREC) {
+			buf = br_ssl_engine_sendrec_buf(eng, &len);
+			n = send(u->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n > 0) {
+				br_ssl_engine_sendrec_ack(eng, (size_t)n);
+				again = true;
+			} else if (n < 0 && (errno == EAGAIN ||
+			    errno == EWOULDBLOCK)) {
+				*events |= POLLOUT;
+			} else if (n == 0 || errno != EINTR) {
+				return UPSTREAM_BROKEN;
+			} else {
+				again = true;
+			}
+		}
+		if (state & BR_SSL_RECVREC) {
+			buf = br_ssl_engine_recvrec_buf(eng, &len);
+			if (u->staged_start < u->staged_end) {
+				n = (ssize_t)(u->staged_end - u->staged_start);
+				if ((size_t)n > len)
+					n = (ssize_t)len;
+				memcpy(buf, u->staged + u->staged_start, (size_t)n);
+				u->staged_start += (size_t)n;
+			} else {
+				n = recv(u->fd, buf, len, MSG_DONTWAIT);
+			}
+			if (n > 0) {
+				br_ssl_engine_recvrec_ack(eng, (size_t)n);
+				again = true;
+			} else if (n == 0) {
+				return UPSTREAM_BROKEN; /* no close_notify */
+			} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				*events |= POLLIN;
+			} else if (errno != EINTR) {
+				return UPSTREAM_BROKEN;
+			} else {
+				again = true;
+			}
+		}
+		if (!again)
+			return UPSTREAM_OK;
+		*moved = true;
+	}
+}
+
+int
+upstream_socket(const struct upstream *u)
+{
+	return u->fd;
+}
+
+void
+upstream_duplex_received(struct upstream *u, const unsigned char **data,
+    size_t *length)
+{
+	if (!u->tls) {
+		*data = u->iobuf + PLAIN_IN + u->plain_in_start;
+		*length = u->plain_in_end - u->plain_in_start;
+		return;
+	}
+	*data = br_ssl_engine_recvapp_buf(&u->client.eng, length);
+	if (*data == NULL)
+		*length = 0;
+}
+
+void
+upstream_duplex_space(struct upstream *u, unsigned char **space,
+    size_t *length)
+{
+	if (!u->tls) {
+		*space = u->iobuf + u->plain_out;
+		*length = PLAIN_IN - u->plain_out;
+		return;
+	}
+	*space = br_ssl_engine_sendapp_buf(&u->client.eng, length);
+	if (*space == NULL)
+		*length = 0;
+}
+
+void
+upstream_duplex_commit(struct upstream *u, size_t length)
+{
+	upstream_send_commit(u, length);
+	if (u->tls)
+		br_ssl_engine_flush(&u->client.eng, 0);
 }
 
 const char *

@@ -77,6 +77,16 @@ enum upstream_error upstream_open(struct upstream **out, int client_fd,
     int64_t deadline, bool fresh, bool *reused);
 
 /*
+ * A new connection (never from the pool, never returned to it) whose
+ * TLS buffer serves both directions at once: for relaying an upgraded
+ * connection (WebSocket), where either side may send at any time.
+ * Sending the request head and reading the response head work as for
+ * upstream_open(); after that, the upstream_duplex_*() functions.
+ */
+enum upstream_error upstream_open_duplex(struct upstream **out,
+    int client_fd, int64_t deadline);
+
+/*
  * After a complete exchange: give the connection to the pool when
  * `reusable` (correctly framed, keep-alive) and nothing is left unread;
  * otherwise close it cleanly (TLS close_notify), wiping what it held.
@@ -124,6 +134,27 @@ bool upstream_sent_anything(const struct upstream *u);
 enum upstream_error upstream_receive(struct upstream *u,
     const unsigned char **data, size_t *length);
 void upstream_consume(struct upstream *u, size_t length);
+
+/*
+ * Full duplex on a connection from upstream_open_duplex().  None of
+ * these block.  upstream_duplex_pump() moves TLS records between the
+ * socket and the engine as far as the socket allows; *events is what
+ * to poll upstream_socket() for before calling it again, *moved is set
+ * when any byte moved.  It returns UPSTREAM_OK, or the end: CLOSED (a
+ * clean close), BROKEN (closed without close_notify, or reset), TLS.
+ * upstream_duplex_received() lends decrypted bytes (*length 0: none),
+ * released with upstream_consume(); upstream_duplex_space() lends room
+ * for bytes to send (*length 0: none now), which
+ * upstream_duplex_commit() queues for sending.
+ */
+enum upstream_error upstream_duplex_pump(struct upstream *u, short *events,
+    bool *moved);
+int upstream_socket(const struct upstream *u);
+void upstream_duplex_received(struct upstream *u, const unsigned char **data,
+    size_t *length);
+void upstream_duplex_space(struct upstream *u, unsigned char **space,
+    size_t *length);
+void upstream_duplex_commit(struct upstream *u, size_t length);
 
 /*
  * A short description of an error for the 502 body and the log.  For

@@ -61,12 +61,38 @@ The response is selected per request by the "x-test-mode" request header:
   twolength           200 with two different Content-Length fields
   manyheaders:N       200 with N extra header fields, then echo
 
+A GET carrying "Upgrade: websocket" is a WebSocket opening handshake
+(RFC 6455); these modes answer it (any other mode answers as above):
+
+  ws (default)        101 with the right Sec-WebSocket-Accept, then an echo
+                      server: each message (fragments reassembled) comes
+                      back as one unmasked frame of the same opcode; ping
+                      gets pong; a close frame gets a close frame back and
+                      then a clean close.  Frames from the client must be
+                      masked (an unmasked one is logged and ends the
+                      connection).
+  wsgreet:N           the same, but first sends N text messages without
+                      waiting for the client
+  wsdrop:N            echo N messages, then close TCP without a close frame
+  wsbadaccept         101 with a wrong Sec-WebSocket-Accept
+  wsnoupgrade         101 without Upgrade/Connection fields
+
+  {"type":"ws","conn":N,"event":"open"}                  after the 101
+  {"type":"ws","conn":N,"event":"message","opcode":O,"len":L,
+   "sha256":H,"fragments":F}                             each message
+  {"type":"ws","conn":N,"event":"ping"|"pong"|"close",...}
+  {"type":"ws","conn":N,"event":"end","how":H,"rx_len":L,"rx_sha256":H,
+   "tx_len":L,"tx_sha256":H,"all_masked":bool}
+      when the WebSocket ends: every byte received and sent after the 101
+      head, for byte-exact comparisons with what the client saw
+
 An unknown mode answers 599 so that a typo in a test cannot pass silently.
 To add a misbehaviour: write a function mode_NAME(conn, req, arg) and add it
 to MODES.
 """
 
 import argparse
+import base64
 import gzip
 import hashlib
 import json
@@ -629,6 +655,154 @@ def mode_unknown(conn, seq, req, arg):
     send_full(conn, 599, [("Content-Type", "text/plain")], b"unknown x-test-mode\n")
 
 
+
+# ----------------------------------------------------------------- WebSocket
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def ws_accept(key):
+    return base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+
+
+def ws_frame(opcode, payload, fin=True):
+    """An unmasked (server) frame."""
+    n = len(payload)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    if n < 126:
+        head += bytes([n])
+    elif n < 65536:
+        head += bytes([126]) + struct.pack("!H", n)
+    else:
+        head += bytes([127]) + struct.pack("!Q", n)
+    return head + payload
+
+
+class WsConn:
+    """The WebSocket side of a Conn: raw bytes counted both ways."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.rx = hashlib.sha256()
+        self.tx = hashlib.sha256()
+        self.rx_len = 0
+        self.tx_len = 0
+        self.all_masked = True
+        self.ended = False
+
+    def read_exact(self, n):
+        data = self.conn.read_exact(n)
+        self.rx.update(data)
+        self.rx_len += len(data)
+        return data
+
+    def send(self, data):
+        self.tx.update(data)
+        self.tx_len += len(data)
+        self.conn.send(data)
+
+    def read_frame(self):
+        b0, b1 = self.read_exact(2)
+        fin, opcode = bool(b0 & 0x80), b0 & 0x0F
+        masked, n = bool(b1 & 0x80), b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", self.read_exact(2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", self.read_exact(8))[0]
+        if n > MAX_BODY:
+            raise BadRequest("frame too large")
+        if not masked:
+            self.all_masked = False
+        mask = self.read_exact(4) if masked else b"\0\0\0\0"
+        data = self.read_exact(n)
+        if masked:
+            data = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        return fin, opcode, data
+
+    def end(self, how):
+        self.ended = True
+        self.conn.log.write({"type": "ws", "conn": self.conn.cid, "event": "end",
+                             "how": how, "rx_len": self.rx_len,
+                             "rx_sha256": self.rx.hexdigest(), "tx_len": self.tx_len,
+                             "tx_sha256": self.tx.hexdigest(),
+                             "all_masked": self.all_masked})
+
+
+def ws_log(ws, **kw):
+    kw.update({"type": "ws", "conn": ws.conn.cid})
+    ws.conn.log.write(kw)
+
+
+def ws_serve(conn, req, mode, arg):
+    """Answer a WebSocket opening handshake in `mode`; returns when done."""
+    key = (header(req.headers, "sec-websocket-key") or [""])[0]
+    if mode == "wsbadaccept":
+        conn.send(head_bytes(101, [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                                   ("Sec-WebSocket-Accept", ws_accept(key + "x"))]))
+        time.sleep(0.2)
+        conn.close_clean()
+        raise Closed()
+    if mode == "wsnoupgrade":
+        conn.send(head_bytes(101, [("Sec-WebSocket-Accept", ws_accept(key))]))
+        time.sleep(0.2)
+        conn.close_clean()
+        raise Closed()
+    head = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", ws_accept(key)), ("X-Upstream-Conn", str(conn.cid))]
+    ext = header(req.headers, "sec-websocket-extensions")
+    conn.send(head_bytes(101, head))
+    ws = WsConn(conn)
+    ws_log(ws, event="open", extensions=ext)
+    if mode == "wsgreet":
+        for i in range(int(arg)):
+            ws.send(ws_frame(1, b'{"type":"greeting","i":%d}' % i))
+    limit = int(arg) if mode == "wsdrop" else None
+    echoed = 0
+    message, message_opcode, fragments = bytearray(), None, 0
+    try:
+        while True:
+            if limit is not None and echoed >= limit:
+                ws.end("dropped")
+                conn.close_abrupt()
+                raise Closed()
+            fin, opcode, data = ws.read_frame()
+            if opcode == 9:
+                ws_log(ws, event="ping", len=len(data))
+                ws.send(ws_frame(10, data))
+                continue
+            if opcode == 10:
+                ws_log(ws, event="pong", len=len(data))
+                continue
+            if opcode == 8:
+                code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
+                ws_log(ws, event="close", code=code)
+                ws.send(ws_frame(8, data[:2]))
+                ws.end("close")
+                conn.close_clean()
+                raise Closed()
+            if opcode in (1, 2):
+                message, message_opcode, fragments = bytearray(data), opcode, 1
+            elif opcode == 0 and message_opcode is not None:
+                message += data
+                fragments += 1
+            else:
+                raise BadRequest("unexpected opcode %d" % opcode)
+            if fin:
+                ws_log(ws, event="message", opcode=message_opcode, len=len(message),
+                       sha256=hashlib.sha256(message).hexdigest(), fragments=fragments)
+                ws.send(ws_frame(message_opcode, bytes(message)))
+                echoed += 1
+                message_opcode = None
+    except Closed:
+        if not ws.ended:
+            ws.end("eof")
+        raise
+    except (OSError, ssl.SSLError, BadRequest) as e:
+        if not ws.ended:
+            ws.end("error: %r" % e)
+        conn.close_abrupt()
+        raise Closed()
+
 MODES = {
     "echo": mode_echo, "connclose": mode_connclose, "status": mode_status, "headers": mode_headers,
     "big": mode_big, "bigchunked": mode_bigchunked, "gzip": mode_gzip,
@@ -688,6 +862,14 @@ def serve_conn_inner(sock, cid, log, tls_ctx, stall):
             log_request(conn, seq, req)
             mode = (header(req.headers, "x-test-mode") or ["echo"])[0]
             name, _, arg = mode.partition(":")
+            if req.method == "GET" and any(
+                    "websocket" in [t.strip().lower() for t in v.split(",")]
+                    for v in header(req.headers, "upgrade")):
+                if name == "echo":
+                    name = "ws"
+                if name.startswith("ws"):
+                    ws_serve(conn, req, name, arg)
+                    break
             MODES.get(name, mode_unknown)(conn, seq, req, arg)
             seq += 1
         conn.close_clean()
