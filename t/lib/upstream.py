@@ -74,6 +74,10 @@ A GET carrying "Upgrade: websocket" is a WebSocket opening handshake
   wsgreet:N           the same, but first sends N text messages without
                       waiting for the client
   wsdrop:N            echo N messages, then close TCP without a close frame
+  wscodex             answers each "response.create" text message like the
+                      Responses API's WebSocket mode: response.created,
+                      an assistant message (unless "generate":false, a
+                      warm-up), response.completed, one event per frame
   wsbadaccept         101 with a wrong Sec-WebSocket-Accept
   wsnoupgrade         101 without Upgrade/Connection fields
 
@@ -85,6 +89,10 @@ A GET carrying "Upgrade: websocket" is a WebSocket opening handshake
    "tx_len":L,"tx_sha256":H,"all_masked":bool}
       when the WebSocket ends: every byte received and sent after the 101
       head, for byte-exact comparisons with what the client saw
+
+With --codex the default mode is "codex" for a POST (the same events as
+an SSE stream) and "wscodex" for a WebSocket handshake: enough of the
+Responses API for `codex exec` to finish a turn.
 
 An unknown mode answers 599 so that a typo in a test cannot pass silently.
 To add a misbehaviour: write a function mode_NAME(conn, req, arg) and add it
@@ -105,6 +113,7 @@ import threading
 import time
 
 READ_TIMEOUT = 30.0
+DEFAULT_MODE = "echo"           # "codex" with --codex
 MAX_HEAD = 256 * 1024
 MAX_BODY = 256 * 1024 * 1024
 BODY_LOG_LIMIT = 4096
@@ -733,6 +742,41 @@ def ws_log(ws, **kw):
     ws.conn.log.write(kw)
 
 
+CODEX_TEXT = "hello from the test upstream"
+
+
+def codex_events(seq, generate=True):
+    """The events of one Responses API turn, as dicts."""
+    rid = "resp_test_%d" % seq
+    item = {"type": "message", "id": "msg_test_%d" % seq, "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": CODEX_TEXT,
+                         "annotations": []}]}
+    usage = {"input_tokens": 10, "input_tokens_details": {"cached_tokens": 0},
+             "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 0},
+             "total_tokens": 15}
+    events = [{"type": "response.created",
+               "response": {"id": rid, "object": "response", "status": "in_progress"}}]
+    if generate:
+        events.append({"type": "response.output_item.done", "output_index": 0,
+                       "item": item})
+    events.append({"type": "response.completed",
+                   "response": {"id": rid, "object": "response", "status": "completed",
+                                "output": [item] if generate else [],
+                                "usage": usage}})
+    return events
+
+
+def mode_codex(conn, seq, req, arg):
+    """The Responses API's SSE answer to a POST, as codex expects it."""
+    conn.send(head_bytes(200, [("Content-Type", "text/event-stream"),
+                               ("Transfer-Encoding", "chunked")]))
+    for e in codex_events(seq):
+        conn.send(chunk(("event: %s\ndata: %s\n\n" % (
+            e["type"], json.dumps(e, separators=(",", ":")))).encode()))
+    conn.send(b"0\r\n\r\n")
+
+
 def ws_serve(conn, req, mode, arg):
     """Answer a WebSocket opening handshake in `mode`; returns when done."""
     key = (header(req.headers, "sec-websocket-key") or [""])[0]
@@ -787,6 +831,20 @@ def ws_serve(conn, req, mode, arg):
                 fragments += 1
             else:
                 raise BadRequest("unexpected opcode %d" % opcode)
+            if fin and mode == "wscodex":
+                try:
+                    m = json.loads(bytes(message))
+                except ValueError:
+                    m = {}
+                generate = m.get("generate", True) is not False
+                ws_log(ws, event="codex", kind=m.get("type"), generate=generate,
+                       len=len(message))
+                if m.get("type") == "response.create":
+                    for e in codex_events(echoed, generate):
+                        ws.send(ws_frame(1, json.dumps(e, separators=(",", ":")).encode()))
+                echoed += 1
+                message_opcode = None
+                continue
             if fin:
                 ws_log(ws, event="message", opcode=message_opcode, len=len(message),
                        sha256=hashlib.sha256(message).hexdigest(), fragments=fragments)
@@ -815,7 +873,7 @@ MODES = {
     "dropclean": mode_dropclean, "badchunk": mode_badchunk,
     "manyinterim": mode_manyinterim, "switching": mode_switching,
     "ambiguous": mode_ambiguous, "twolength": mode_twolength,
-    "manyheaders": mode_manyheaders,
+    "manyheaders": mode_manyheaders, "codex": mode_codex,
 }
 
 
@@ -860,13 +918,13 @@ def serve_conn_inner(sock, cid, log, tls_ctx, stall):
                 log_abort(conn, repr(e))
                 raise
             log_request(conn, seq, req)
-            mode = (header(req.headers, "x-test-mode") or ["echo"])[0]
+            mode = (header(req.headers, "x-test-mode") or [DEFAULT_MODE])[0]
             name, _, arg = mode.partition(":")
             if req.method == "GET" and any(
                     "websocket" in [t.strip().lower() for t in v.split(",")]
                     for v in header(req.headers, "upgrade")):
-                if name == "echo":
-                    name = "ws"
+                if name in ("echo", "codex"):
+                    name = "ws" if name == "echo" else "wscodex"
                 if name.startswith("ws"):
                     ws_serve(conn, req, name, arg)
                     break
@@ -899,7 +957,11 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--require-client-cert", metavar="CAFILE")
     ap.add_argument("--stall", action="store_true")
+    ap.add_argument("--codex", action="store_true")
     args = ap.parse_args()
+    if args.codex:
+        global DEFAULT_MODE
+        DEFAULT_MODE = "codex"
     log = Log(args.log)
     tls_ctx = None
     if not args.plain:
