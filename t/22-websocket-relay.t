@@ -10,9 +10,11 @@
 import base64
 import hashlib
 import os
+import select
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import time
 
@@ -316,6 +318,29 @@ def main(t):
         t.ok(c.wait_closed(5), "on shutdown an open WebSocket is closed within the grace")
         t.is_(h.wait_exit(sp.proc, 5), 0, "and the proxy exits 0")
         c.close()
+
+    # --- through an egress proxy's CONNECT tunnel ------------------------------------------
+    log, rec = t.path("cp.log"), t.path("cp.bytes")
+    cp = subprocess.Popen([sys.executable, os.path.join(h.LIB, "connectproxy.py"),
+                           "--log", log, "--record", rec], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    t.processes.append(cp)
+    ready, _, _ = select.select([cp.stdout], [], [], h.START_TIMEOUT)
+    cp_port = int(cp.stdout.readline()) if ready else 0
+    tp = t.proxy(upstream=up, args=["--allow-websocket", "--egress-proxy",
+                                    "http://127.0.0.1:%d" % cp_port])
+    c, ws, head, key = open_ws(t, tp)
+    payload = h.pattern(70000)
+    ws.send(2, payload)
+    got = ws.recv()[2] if head.status == 101 else None
+    t.ok(head.status == 101 and got == payload,
+         "through the egress proxy's tunnel: 101 and a 70000-byte echo (%r)" % head.error)
+    c.close()
+    with open(log) as f:
+        connects = [l for l in f if '"connect"' in l]
+    with open(rec, "rb") as f:
+        t.ok(len(connects) == 1 and t.key.encode() not in f.read(),
+             "one CONNECT, and the key never crossed the tunnel in clear")
 
     # --- without the flag: 426, nothing relayed -----------------------------------------------------
     plain = t.proxy(upstream=up)
