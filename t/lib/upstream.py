@@ -22,6 +22,11 @@ Every event is appended as one JSON line to the --log file:
 With --require-client-cert CAFILE the TLS handshake demands a client
 certificate (the proxy has none, so the handshake ends with an alert).
 With --stall the server completes the TLS handshake, then never reads.
+With --ciphers LIST (an OpenSSL cipher string; "@SECLEVEL=0" is added so
+that weak suites can be offered on purpose) the server accepts only those
+TLS 1.2 suites, and its "tls" events also carry "shared": the suites the
+client offered that OpenSSL knows (with ALL, what the client offers).
+--tls-min / --tls-max (1.2 or 1.3) bound the protocol versions.
 
 The response is selected per request by the "x-test-mode" request header:
 
@@ -900,7 +905,8 @@ def serve_conn_inner(sock, cid, log, tls_ctx, stall):
         log.write({"type": "tls", "conn": cid, "ok": True,
                    "sni": getattr(sock, "sni_seen", None),
                    "resumed": sock.session_reused,
-                   "version": sock.version(), "cipher": sock.cipher()[0]})
+                   "version": sock.version(), "cipher": sock.cipher()[0],
+                   "shared": [c[0] for c in sock.shared_ciphers() or []]})
     if stall:
         time.sleep(READ_TIMEOUT)
         sock.close()
@@ -958,7 +964,11 @@ def main():
     ap.add_argument("--require-client-cert", metavar="CAFILE")
     ap.add_argument("--stall", action="store_true")
     ap.add_argument("--codex", action="store_true")
+    ap.add_argument("--ciphers")
+    ap.add_argument("--tls-min", choices=["1.2", "1.3"])
+    ap.add_argument("--tls-max", choices=["1.2", "1.3"])
     args = ap.parse_args()
+    versions = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
     if args.codex:
         global DEFAULT_MODE
         DEFAULT_MODE = "codex"
@@ -971,6 +981,12 @@ def main():
         shared_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         shared_ctx.load_cert_chain(args.cert, args.key)  # fails early
         shared_ctx.sni_callback = note_sni
+        if args.ciphers:
+            shared_ctx.set_ciphers(args.ciphers + ":@SECLEVEL=0")
+        if args.tls_min:
+            shared_ctx.minimum_version = versions[args.tls_min]
+        if args.tls_max:
+            shared_ctx.maximum_version = versions[args.tls_max]
         if args.require_client_cert:
             shared_ctx.verify_mode = ssl.CERT_REQUIRED
             shared_ctx.load_verify_locations(args.require_client_cert)
