@@ -43,6 +43,12 @@ The response is selected per request by the "x-test-mode" request header:
                       and a trailer section
   sse:COUNT:DELAYMS   text/event-stream, one ~200-byte event per chunk every
                       DELAYMS ms; each event carries its send time ("sent")
+  ssegated:COUNT      like sse, but event i+1 (and, after the last one, the
+                      final chunk) is sent only once one byte can be read
+                      from the FIFO named by the "x-test-gate" request
+                      header: the test writes it after the client got
+                      event i.  Logs {"type":"sse_sent","conn":N,"i":I}
+                      after each event; gives up after READ_TIMEOUT.
   drop:BYTES          Content-Length BYTES+100000, send BYTES, close abruptly
                       (no TLS close_notify)
   dropchunked:BYTES   chunked, BYTES of body, close without the last chunk
@@ -109,7 +115,9 @@ import base64
 import gzip
 import hashlib
 import json
+import os
 import random
+import select
 import socket
 import ssl
 import struct
@@ -512,6 +520,49 @@ def mode_sse(conn, seq, req, arg):
     conn.send(b"0\r\n\r\n")
 
 
+def sse_event(i):
+    payload = {"type": "response.output_text.delta", "i": i,
+               "sent": time.time(), "pad": ""}
+    text = json.dumps(payload, separators=(",", ":"))
+    payload["pad"] = "x" * max(0, 180 - len(text))
+    return ("event: response.output_text.delta\ndata: %s\n\n" %
+            json.dumps(payload, separators=(",", ":"))).encode()
+
+
+def wait_gate(fd):
+    """One byte from the gate FIFO, or Closed after READ_TIMEOUT."""
+    deadline = time.monotonic() + READ_TIMEOUT
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise Closed()
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            try:
+                if os.read(fd, 1):
+                    return
+            except BlockingIOError:
+                continue
+            time.sleep(0.01)    # no writer yet: EOF; wait for one
+
+
+def mode_ssegated(conn, seq, req, arg):
+    count = int(arg)
+    gate = os.open(header(req.headers, "x-test-gate")[0],
+                   os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        conn.send(head_bytes(200, [("Content-Type", "text/event-stream"),
+                                   ("Cache-Control", "no-cache"),
+                                   ("Transfer-Encoding", "chunked")]))
+        for i in range(count):
+            conn.send(chunk(sse_event(i)))
+            conn.log.write({"type": "sse_sent", "conn": conn.cid, "i": i})
+            wait_gate(gate)
+        conn.send(b"0\r\n\r\n")
+    finally:
+        os.close(gate)
+
+
 def mode_drop(conn, seq, req, arg):
     n = int(arg)
     conn.send(head_bytes(200, [("Content-Type", "application/octet-stream"),
@@ -870,7 +921,7 @@ MODES = {
     "echo": mode_echo, "connclose": mode_connclose, "status": mode_status, "headers": mode_headers,
     "big": mode_big, "bigchunked": mode_bigchunked, "gzip": mode_gzip,
     "oddchunked": mode_oddchunked, "sse": mode_sse, "drop": mode_drop,
-    "dropchunked": mode_dropchunked, "close": mode_close, "slow": mode_slow,
+    "dropchunked": mode_dropchunked, "ssegated": mode_ssegated, "close": mode_close, "slow": mode_slow,
     "idleclose": mode_idleclose,
     "interim": mode_interim, "badhead": mode_badhead,
     "truncated": mode_truncated, "hugehead": mode_hugehead, "eof": mode_eof,
