@@ -133,6 +133,27 @@
 #define IDLE_SHED_MS            1000
 #define IDLE_STACK_MARGIN       1024
 
+/* Log lines waiting for the writer thread (log.c), in bytes: a few
+ * hundred lines.  A stalled stderr fills it; further lines are counted
+ * as dropped, never waited for.  One line is at most LOG_LINE_MAX. */
+#define LOG_QUEUE_BYTES         (64 * 1024)
+#define LOG_LINE_MAX            1024
+
+/* Lines of one kind (status and reason) let through per window; the
+ * rest are counted and reported once per window.  A local user who
+ * floods the proxy with bad requests then costs ~1 line a second. */
+#define LOG_BURST               10
+#ifndef SHORT_TIMEOUTS
+#define LOG_WINDOW_MS           (10 * 1000)
+#else
+#define LOG_WINDOW_MS           1000
+#endif
+/* Kinds tracked per window; more share one catch-all entry. */
+#define LOG_KINDS_MAX           64
+
+/* At exit, how long the queued lines get to reach a slow stderr. */
+#define LOG_FLUSH_MS            1000
+
 /* Accept errors such as EMFILE: wait this long before trying again. */
 #define ACCEPT_BACKOFF_MS       100
 

@@ -242,6 +242,24 @@ http_parse_request(const char *buf, size_t len, struct http_request *req,
 	return head;
 }
 
+void
+http_peek_request_line(const char *buf, size_t len, struct slice *method,
+    struct slice *target)
+{
+	size_t i = 0, start;
+
+	while (i < len && buf[i] != ' ' && buf[i] != '\r' && buf[i] != '\n')
+		i++;
+	*method = (struct slice){ buf, i };
+	*target = (struct slice){ buf + i, 0 };
+	if (i == len || buf[i] != ' ')
+		return;
+	start = ++i;
+	while (i < len && buf[i] != ' ' && buf[i] != '\r' && buf[i] != '\n')
+		i++;
+	*target = (struct slice){ buf + start, i - start };
+}
+
 long
 http_parse_response(const char *buf, size_t len, struct http_response *resp,
     const char **why)

@@ -100,6 +100,15 @@ long http_parse_request(const char *buf, size_t len,
 enum status http_request_check(struct http_request *req, const char **why);
 
 /*
+ * For messages about a request that may not parse: the first word of
+ * buf[0..len)'s first line (which ends at the first CR or LF) and the
+ * word after it, words being separated by single spaces.  Either slice
+ * is empty when absent.  Never fails; the bytes are not checked.
+ */
+void http_peek_request_line(const char *buf, size_t len,
+    struct slice *method, struct slice *target);
+
+/*
  * Parse a response head, like http_parse_request().  Returns the head
  * length, 0 for more input, or -1 with *why set (the caller answers 502).
  */

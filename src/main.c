@@ -7,7 +7,8 @@
  *      trust anchors
  *   3. read the key from standard input into locked memory
  *   4. listen on 127.0.0.1, write the server-info file
- *   5. serve until shutdown, wipe the key, exit 0
+ *   5. start the log writer: from now on nothing waits for stderr
+ *   6. serve until shutdown, wipe the key, flush the log, exit 0
  *
  * Start-up errors print one line on stderr and exit with the status
  * listed in the man page's EXIT STATUS; nothing after start-up exits.
@@ -198,10 +199,18 @@ main(int argc, char **argv)
 	    (unsigned)port, config.upstream.tls ? "https" : "http",
 	    config.upstream.authority, config.upstream.path);
 
+	/* From here on no thread waits for stderr: lines are queued. */
+	if (log_start() != 0) {
+		log_message("cannot start the log writer thread: %s",
+		    strerror(errno));
+		secret_wipe();
+		return EXIT_STARTUP;
+	}
+
 	relay_configure(config.organization, config.project);
 	serve_run(listen_fd, config.http_shutdown, config.allow_websocket);
 	upstream_drain_pool();
 	secret_wipe();
-	log_message("shut down");
+	log_stop("shut down");
 	return 0;
 }

@@ -131,15 +131,24 @@ serve_listen(uint16_t port, uint16_t *bound)
 
 /* --- answers the proxy gives itself --- */
 
+/* An escaped word for a log line; "-" when empty. */
+static const char *
+log_word(struct slice s, char *out, size_t size)
+{
+	return s.n == 0 ? "-" : log_escape(s.p, s.n, out, size);
+}
+
 /*
- * The one place that writes a response of the proxy's own, and logs it.
- * Errors get the OpenAI error shape; the connection closes afterwards.
+ * The one place that writes a response of the proxy's own, and logs it
+ * with the request's method and target (escaped; from the first line
+ * as received when the request did not parse).  Errors get the OpenAI
+ * error shape; the connection closes afterwards.
  */
 static void
 respond_with(struct client *c, enum status status, const char *why,
-    const struct http_request *req, const char *extra_fields)
+    struct slice method, struct slice target, const char *extra_fields)
 {
-	char message[256], body[512], head[256], method[40], target[120];
+	char message[256], body[512], head[256], method_text[40], target_text[120];
 	struct iovec iov[2];
 	int body_length, head_length;
 
@@ -163,20 +172,27 @@ respond_with(struct client *c, enum status status, const char *why,
 	iov[1] = (struct iovec){ body, (size_t)body_length };
 	(void)io_write_all(c->fd, iov, 2, clock_ms() + CLIENT_WRITE_TIMEOUT_MS);
 
-	if (req != NULL)
-		log_message("\"%s %s\" %d %s",
-		    log_escape(req->method.p, req->method.n, method, sizeof method),
-		    log_escape(req->target.p, req->target.n, target, sizeof target),
-		    (int)status, why);
-	else
-		log_message("%d %s", (int)status, why);
+	log_event((int)status, why, "\"%s %s\" %d %s",
+	    log_word(method, method_text, sizeof method_text),
+	    log_word(target, target_text, sizeof target_text), (int)status, why);
 }
 
 static void
 respond(struct client *c, enum status status, const char *why,
-    const struct http_request *req)
+    struct slice method, struct slice target)
 {
-	respond_with(c, status, why, req, NULL);
+	respond_with(c, status, why, method, target, NULL);
+}
+
+/* respond() about a request whose head may not parse: the words as sent. */
+static void
+respond_unparsed(struct client *c, enum status status, const char *why,
+    size_t length)
+{
+	struct slice method, target;
+
+	http_peek_request_line(c->buf, length, &method, &target);
+	respond(c, status, why, method, target);
 }
 
 /*
@@ -287,19 +303,19 @@ read_head(struct client *c, size_t *head_length)
 			return HEAD_READY;
 		}
 		if (end < 0) {
-			respond(c, STATUS_BAD_REQUEST, why, NULL);
+			respond_unparsed(c, STATUS_BAD_REQUEST, why, c->end);
 			return HEAD_ANSWERED;
 		}
 		if (c->end == sizeof c->buf) {
-			respond(c, STATUS_HEADERS_TOO_LARGE,
-			    "request head too large", NULL);
+			respond_unparsed(c, STATUS_HEADERS_TOO_LARGE,
+			    "request head too large", c->end);
 			return HEAD_ANSWERED;
 		}
 		n = io_read(c->fd, c->buf + c->end, sizeof c->buf - c->end,
 		    deadline, c->wake_fd);
 		if (n == IO_TIMEOUT && c->end > 0) {
-			respond(c, STATUS_REQUEST_TIMEOUT,
-			    "timed out reading the request head", NULL);
+			respond_unparsed(c, STATUS_REQUEST_TIMEOUT,
+			    "timed out reading the request head", c->end);
 			return HEAD_ANSWERED;
 		}
 		if (n <= 0)
@@ -330,7 +346,7 @@ serve_request(struct client *c)
 		goto linger;
 	if (http_parse_request(c->buf, head_length, &req, &status, &why) < 0 ||
 	    (status = http_request_check(&req, &why)) != STATUS_NONE) {
-		respond(c, status, why, NULL);
+		respond_unparsed(c, status, why, head_length);
 		goto linger;
 	}
 	/* Only a GET can be routed as an upgrade: spare POSTs the scan. */
@@ -344,37 +360,40 @@ serve_request(struct client *c)
 			 * at once, where a 403 costs it seconds of retries. */
 			respond(c, STATUS_UPGRADE_REQUIRED, "WebSocket is not "
 			    "enabled on this proxy; use POST /v1/responses",
-			    &req);
+			    req.method, req.target);
 			goto linger;
 		}
 		if (websocket == WEBSOCKET_BAD_VERSION) {
 			/* RFC 6455 4.4: name the version we speak. */
-			respond_with(c, STATUS_UPGRADE_REQUIRED, why, &req,
-			    "Sec-WebSocket-Version: 13\r\n");
+			respond_with(c, STATUS_UPGRADE_REQUIRED, why, req.method,
+			    req.target, "Sec-WebSocket-Version: 13\r\n");
 			goto linger;
 		}
 		if (websocket != WEBSOCKET_VALID) {
-			respond(c, STATUS_BAD_REQUEST, why, &req);
+			respond(c, STATUS_BAD_REQUEST, why, req.method,
+			    req.target);
 			goto linger;
 		}
 		c->served++;
 		status = relay_websocket(c, &req, head_length, key, &report);
 		if (status != STATUS_NONE) {
-			respond(c, status, report.why, NULL);
+			respond(c, status, report.why, (struct slice){ "GET", 3 },
+			    (struct slice){ "/v1/responses", 13 });
 			goto linger;
 		}
 		if (report.why != NULL)
-			log_message("\"GET /v1/responses\" WebSocket %d, then: %s",
+			log_event(report.upstream_code, report.why,
+			    "\"GET /v1/responses\" WebSocket %d, then: %s",
 			    report.upstream_code, report.why);
 		if (report.keep_alive)
 			return true;
 		goto linger;
 	case ROUTE_DENY:
 		respond(c, STATUS_FORBIDDEN,
-		    "only POST /v1/responses is allowed", &req);
+		    "only POST /v1/responses is allowed", req.method, req.target);
 		goto linger;
 	case ROUTE_SHUTDOWN:
-		respond(c, STATUS_OK, "shutting down", &req);
+		respond(c, STATUS_OK, "shutting down", req.method, req.target);
 		request_shutdown();
 		goto linger;
 	case ROUTE_FORWARD:
@@ -382,15 +401,19 @@ serve_request(struct client *c)
 	}
 	c->served++;
 	status = relay_forward(c, &req, head_length, &report);
+	/* The relay may have reused c->buf: req's slices are gone. */
 	if (status != STATUS_NONE) {
-		respond(c, status, report.why, NULL);
+		respond(c, status, report.why, (struct slice){ "POST", 4 },
+		    (struct slice){ "/v1/responses", 13 });
 		goto linger;
 	}
 	if (report.why != NULL && report.upstream_code != 0)
-		log_message("\"POST /v1/responses\" %d relayed, then: %s",
+		log_event(report.upstream_code, report.why,
+		    "\"POST /v1/responses\" %d relayed, then: %s",
 		    report.upstream_code, report.why);
 	else if (report.why != NULL)
-		log_message("\"POST /v1/responses\" no response: %s", report.why);
+		log_event(0, report.why, "\"POST /v1/responses\" no response: %s",
+		    report.why);
 	return report.keep_alive;
 linger:
 	lingering_close(c);
@@ -453,8 +476,8 @@ start_connection(int fd, pthread_attr_t *attr)
 	return;
 busy:
 	if (atomic_exchange(&busy_logged, 1) == 0)
-		log_message("connection limit or resources exhausted: "
-		    "answering 503");
+		log_event(STATUS_UNAVAILABLE, "too many connections",
+		    "connection limit or resources exhausted: answering 503");
 	reject_busy(fd);
 }
 

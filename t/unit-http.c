@@ -1877,6 +1877,48 @@ test_format_hex(void)
 	}
 }
 
+/* The words of a first line for a log message, whatever it holds. */
+static void
+test_peek_request_line(void)
+{
+	static const struct {
+		struct text in;
+		struct text method, target;
+	} cases[] = {
+		{ T("GET / HTTP/1.1\r\n"), T("GET"), T("/") },
+		{ T("POST /v1/responses HTTP/1.1\r\nHost: a\r\n\r\n"), T("POST"),
+		    T("/v1/responses") },
+		{ T("GET /a\x01\xff HTTP/1.1\r\n"), T("GET"), T("/a\x01\xff") },
+		{ T("GET"), T("GET"), T("") },
+		{ T("GET "), T("GET"), T("") },
+		{ T("GET /x"), T("GET"), T("/x") },
+		{ T("GET\r\n/x y"), T("GET"), T("") },
+		{ T("GET /x\ny z"), T("GET"), T("/x") },
+		{ T(" /x y"), T(""), T("/x") },
+		{ T("GET  /x"), T("GET"), T("") },
+		{ T(""), T(""), T("") },
+		{ T("\r\n"), T(""), T("") },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *buf = tap_guard_put(&guard, cases[i].in.p,
+		    cases[i].in.n);
+		struct slice method, target;
+
+		http_peek_request_line(buf, cases[i].in.n, &method, &target);
+		tap_ok(method.n == cases[i].method.n &&
+		    memcmp(method.p, cases[i].method.p, method.n) == 0 &&
+		    target.n == cases[i].target.n &&
+		    memcmp(target.p, cases[i].target.p, target.n) == 0 &&
+		    (method.n == 0 || method.p == buf) &&
+		    (target.n == 0 || (target.p > buf &&
+		    target.p + target.n <= buf + cases[i].in.n)),
+		    "peek request line case %zu: method %zu bytes, target %zu",
+		    i, cases[i].method.n, cases[i].target.n);
+	}
+}
+
 int
 main(void)
 {
@@ -1893,5 +1935,6 @@ main(void)
 	test_chunked();
 	test_chunked_random();
 	test_format_hex();
+	test_peek_request_line();
 	return tap_done();
 }

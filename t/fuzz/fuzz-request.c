@@ -1,8 +1,8 @@
 /*
  * fuzz-request.c -- libFuzzer target: request heads through
  * http_parse_request, http_request_check, http_is_hop_by_hop,
- * http_websocket_request and policy_route, as the proxy calls them.  Aborts when a contract of
- * http.h does not hold.
+ * http_websocket_request, http_peek_request_line and policy_route, as
+ * the proxy calls them.  Aborts when a contract of http.h does not hold.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -47,6 +47,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(r2 == head);
 	if (r > 0)
 		check(r == head);
+
+	/* The words logged for any request, parsed or not: inside the
+	 * first line, and the parser's own when it parsed. */
+	{
+		struct slice method, target;
+
+		http_peek_request_line(buf, size, &method, &target);
+		check(within(method, buf, size) && within(target, buf, size));
+		check(memchr(method.p, ' ', method.n) == NULL &&
+		    memchr(method.p, '\r', method.n) == NULL &&
+		    memchr(target.p, ' ', target.n) == NULL &&
+		    memchr(target.p, '\n', target.n) == NULL);
+		if (r > 0)
+			check(method.p == req.method.p &&
+			    method.n == req.method.n &&
+			    target.p == req.target.p &&
+			    target.n == req.target.n);
+	}
 
 	if (r <= 0)
 		return 0;
