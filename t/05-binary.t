@@ -51,7 +51,10 @@ def main(t):
     t.ok(PT_DYNAMIC not in types, "no dynamic section: needs no shared library")
     t.ok(".symtab" not in names, "stripped: no symbol table")
     size = os.path.getsize(path)
-    t.ok(size <= 256 * 1024, "at most 256 KiB (%d bytes)" % size)
+    # A guard against accidental bloat (static glibc, NSS, a second TLS
+    # stack), not a budget per feature: main stood at 253 KiB before the
+    # log writer, the access log and the usage scan.
+    t.ok(size <= 320 * 1024, "at most 320 KiB (%d bytes)" % size)
     proc = subprocess.run([path, "--version"], stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           env=h.clean_env(), timeout=10)
