@@ -151,6 +151,14 @@
 /* Kinds tracked per window; more share one catch-all entry. */
 #define LOG_KINDS_MAX           64
 
+/* Access log (access.c): method, target and x-request-id are cut to
+ * this many bytes once escaped (a real target is 13 bytes, a request id
+ * about 40); the whole line then always fits in ACCESS_LINE_MAX. */
+#define ACCESS_WORD_MAX         128
+#define ACCESS_LINE_MAX         1024
+/* Bytes of the upstream's x-request-id kept for the access log. */
+#define REQUEST_ID_MAX          64
+
 /* At exit, how long the queued lines get to reach a slow stderr. */
 #define LOG_FLUSH_MS            1000
 

@@ -20,6 +20,7 @@ usage(FILE *out)
 "                           [--upstream-url URL] [--ca-file FILE]\n"
 "                           [--egress-proxy URL|none]\n"
 "                           [--organization ID] [--project ID]\n"
+"                           [--access-log FILE | --quiet]\n"
 "\n"
 "Read an OpenAI API key from standard input and relay POST /v1/responses\n"
 "from 127.0.0.1 to the upstream with \"Authorization: Bearer <key>\" added.\n"
@@ -44,6 +45,9 @@ usage(FILE *out)
 "                       replacing the client's\n"
 "  --project ID         send OpenAI-Project: ID on every request,\n"
 "                       replacing the client's\n"
+"  --access-log FILE    append the access log (one line per exchange, with\n"
+"                       token usage) to FILE, mode 0600; default: stderr\n"
+"  --quiet              no access log\n"
 "  --help               print this help and exit\n"
 "  --version            print the version and exit\n"
 "\n"
@@ -94,8 +98,8 @@ cli_parse(int argc, char **argv, struct config *config)
 {
 	enum { OPT_PORT = 256, OPT_SERVER_INFO, OPT_HTTP_SHUTDOWN,
 	    OPT_ALLOW_WEBSOCKET, OPT_UPSTREAM_URL, OPT_CA_FILE,
-	    OPT_EGRESS_PROXY, OPT_ORGANIZATION, OPT_PROJECT, OPT_HELP,
-	    OPT_VERSION };
+	    OPT_EGRESS_PROXY, OPT_ORGANIZATION, OPT_PROJECT, OPT_ACCESS_LOG,
+	    OPT_QUIET, OPT_HELP, OPT_VERSION };
 	static const struct option options[] = {
 		{ "port",          required_argument, NULL, OPT_PORT },
 		{ "server-info",   required_argument, NULL, OPT_SERVER_INFO },
@@ -106,6 +110,8 @@ cli_parse(int argc, char **argv, struct config *config)
 		{ "egress-proxy",  required_argument, NULL, OPT_EGRESS_PROXY },
 		{ "organization",  required_argument, NULL, OPT_ORGANIZATION },
 		{ "project",       required_argument, NULL, OPT_PROJECT },
+		{ "access-log",    required_argument, NULL, OPT_ACCESS_LOG },
+		{ "quiet",         no_argument,       NULL, OPT_QUIET },
 		{ "help",          no_argument,       NULL, OPT_HELP },
 		{ "version",       no_argument,       NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -166,6 +172,14 @@ cli_parse(int argc, char **argv, struct config *config)
 				    "!#$%&'*+-.^_`|~)", NULL);
 			config->project = optarg;
 			break;
+		case OPT_ACCESS_LOG:
+			if (*optarg == '\0')
+				return usage_error("empty --access-log path", NULL);
+			config->access_log = optarg;
+			break;
+		case OPT_QUIET:
+			config->quiet = true;
+			break;
 		case 'h':
 		case OPT_HELP:
 			usage(stdout);
@@ -182,6 +196,9 @@ cli_parse(int argc, char **argv, struct config *config)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument", argv[optind]);
+	if (config->quiet && config->access_log != NULL)
+		return usage_error("--quiet and --access-log exclude each other",
+		    NULL);
 	if (url_parse(upstream, &config->upstream, &why) != 0)
 		return usage_error(why, NULL);
 	return -1;

@@ -36,6 +36,8 @@ struct config {
 	 * OpenAI-Organization / OpenAI-Project; NULL: the client's pass. */
 	const char *organization;
 	const char *project;
+	const char *access_log;         /* NULL: standard error */
+	bool quiet;                     /* no access log */
 };
 
 /*

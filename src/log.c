@@ -39,6 +39,10 @@ static char diagnostic_buffers[2][LOG_QUEUE_BYTES];
 static struct queue diagnostics = {
 	STDERR_FILENO, diagnostic_buffers[0], diagnostic_buffers[1], 0, 0
 };
+static char access_buffers[2][LOG_QUEUE_BYTES];
+static struct queue access_queue = {
+	STDERR_FILENO, access_buffers[0], access_buffers[1], 0, 0
+};
 
 /* Everything below is guarded by `lock`. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -181,7 +185,7 @@ drain_locked(struct queue *q)
 	q->dropped = 0;
 	writing = true;
 	pthread_mutex_unlock(&lock);
-	if (dropped > 0) {
+	if (dropped > 0 && q == &diagnostics) {
 		n = (size_t)snprintf(line, sizeof line,
 		    "%s: %lu lines dropped: log queue full\n", LOG_PREFIX,
 		    dropped);
@@ -190,6 +194,16 @@ drain_locked(struct queue *q)
 	write_all(q->fd, line, n);
 	pthread_mutex_lock(&lock);
 	writing = false;
+	/* Said in the diagnostics: the access log keeps its one format. */
+	if (dropped > 0 && q == &access_queue)
+		enqueue_formatted(&diagnostics,
+		    "%lu access log lines dropped: log queue full", dropped);
+}
+
+static bool
+pending_locked(const struct queue *q)
+{
+	return q->length > 0 || q->dropped > 0;
 }
 
 static void *
@@ -200,7 +214,11 @@ writer_thread(void *arg)
 	for (;;) {
 		if (clock_ms() >= window_end)
 			end_window_locked();
-		if (diagnostics.length > 0 || diagnostics.dropped > 0) {
+		if (pending_locked(&access_queue)) {
+			drain_locked(&access_queue);
+			continue;
+		}
+		if (pending_locked(&diagnostics)) {
 			drain_locked(&diagnostics);
 			continue;
 		}
@@ -245,11 +263,12 @@ log_message(const char *fmt, ...)
 	pthread_mutex_unlock(&lock);
 }
 
-void
+bool
 log_event(int code, const char *why, const char *fmt, ...)
 {
 	char line[LOG_LINE_MAX];
 	struct kind *k;
+	bool passed;
 	va_list ap;
 	size_t n;
 
@@ -257,18 +276,45 @@ log_event(int code, const char *why, const char *fmt, ...)
 	if (!__atomic_load_n(&running, __ATOMIC_ACQUIRE)) {
 		write_now(fmt, ap);
 		va_end(ap);
-		return;
+		return true;
 	}
 	n = format_line(line, fmt, ap);
 	va_end(ap);
 	pthread_mutex_lock(&lock);
 	k = find_kind_locked(code, why);
-	if (k->passed < LOG_BURST) {
+	if ((passed = k->passed < LOG_BURST)) {
 		k->passed++;
 		enqueue_locked(&diagnostics, line, n);
 	} else {
 		k->suppressed++;
 	}
+	pthread_mutex_unlock(&lock);
+	return passed;
+}
+
+void
+log_access_open(int fd)
+{
+	access_queue.fd = fd;
+}
+
+bool
+log_access_enabled(void)
+{
+	return access_queue.fd >= 0;
+}
+
+void
+log_access_line(const char *line, size_t n)
+{
+	if (access_queue.fd < 0)
+		return;
+	if (!__atomic_load_n(&running, __ATOMIC_ACQUIRE)) {
+		write_all(access_queue.fd, line, n);
+		return;
+	}
+	pthread_mutex_lock(&lock);
+	enqueue_locked(&access_queue, line, n);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -314,7 +360,8 @@ log_stop(const char *last)
 	end_window_locked();
 	enqueue_formatted(&diagnostics, "%s", last);
 	pthread_cond_signal(&wake_writer);
-	while (writing || diagnostics.length > 0 || diagnostics.dropped > 0)
+	while (writing || pending_locked(&diagnostics) ||
+	    pending_locked(&access_queue))
 		if (pthread_cond_timedwait(&written, &lock, &until) != 0)
 			break;
 	pthread_mutex_unlock(&lock);
@@ -328,7 +375,7 @@ log_escape(const char *in, size_t len, char *out, size_t outsize)
 	/* Each step keeps room for "..." and the NUL. */
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
-		bool plain = c >= ' ' && c < 0x7f && c != '"' && c != '\\';
+		bool plain = c > ' ' && c < 0x7f && c != '"' && c != '\\';
 
 		if (o + (plain ? 1 : 4) + 4 > outsize)
 			break;

@@ -10,12 +10,14 @@
  * the same kind beyond LOG_BURST in a LOG_WINDOW_MS window are counted
  * instead of queued, and reported once per window.
  *
- * Lines never interleave.  Nothing logged ever contains the key; bytes
+ * The access log (access.h) has a queue of its own, drained by the same
+ * writer, to its own descriptor.  Lines never interleave.  Nothing logged ever contains the key; bytes
  * that came from a client go through log_escape().
  */
 #ifndef LOG_H
 #define LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The name every line starts with, followed by ": ". */
@@ -34,10 +36,27 @@ void log_message(const char *fmt, ...)
  * address -- and at most LOG_BURST lines of one kind are queued per
  * LOG_WINDOW_MS; the rest are counted, and the window's end queues
  * "N similar lines suppressed: <code> <why>".  Before log_start():
- * written at once, not limited.
+ * written at once, not limited.  Returns false when the line was
+ * suppressed (so that a caller can suppress its access line too).
  */
-void log_event(int code, const char *why, const char *fmt, ...)
+bool log_event(int code, const char *why, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*
+ * The access log (see access.h) goes to fd: standard error by default,
+ * -1 for none (--quiet).  Call before log_start().
+ */
+void log_access_open(int fd);
+
+/* Whether there is an access log. */
+bool log_access_enabled(void);
+
+/*
+ * Queue one whole access log line (with its newline) as log_message()
+ * does; never suppressed, dropped and counted when the queue is full
+ * ("N access log lines dropped: log queue full" in the diagnostics).
+ */
+void log_access_line(const char *line, size_t n);
 
 /*
  * Start the writer thread.  Call once, after SIGPIPE is ignored and
@@ -54,9 +73,10 @@ int log_start(void);
 void log_stop(const char *last);
 
 /*
- * Copy in[0..len) into out (size outsize, NUL-terminated) with every
- * byte outside printable ASCII, and '"' and '\\', written as \xHH, cut
- * to fit with "..." when cut.  Returns out.
+ * Copy in[0..len) into out (size outsize >= 4, NUL-terminated) with
+ * every byte outside printable ASCII, and space, '"' and '\\', written
+ * as \xHH, so that the result is one word; cut to fit, ending in "..."
+ * when cut.  Returns out.
  */
 char *log_escape(const char *in, size_t len, char *out, size_t outsize);
 

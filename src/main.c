@@ -13,7 +13,10 @@
  * Start-up errors print one line on stderr and exit with the status
  * listed in the man page's EXIT STATUS; nothing after start-up exits.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +131,47 @@ configure_egress(void)
 	return 0;
 }
 
+/*
+ * --access-log FILE: appended to, never through a symbolic link, a
+ * regular file only, mode 0600 when we create it (whatever the umask).
+ * --quiet: no access log.  Neither: standard error.
+ */
+static int
+open_access_log(void)
+{
+	const char *path = config.access_log;
+	struct stat st;
+	int fd;
+
+	if (config.quiet) {
+		log_access_open(-1);
+		return 0;
+	}
+	if (path == NULL)
+		return 0;
+	/* O_NONBLOCK: a FIFO at the path must not stall start-up. */
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC | O_NONBLOCK, 0600);
+	if (fd >= 0)
+		(void)fchmod(fd, 0600);
+	else if (errno == EEXIST)
+		fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC |
+		    O_NONBLOCK);
+	if (fd < 0) {
+		log_message("--access-log %s: %s", path, errno == ELOOP ?
+		    "is a symbolic link" : strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    fcntl(fd, F_SETFL, O_APPEND) != 0) {
+		log_message("--access-log %s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	log_access_open(fd);
+	return 0;
+}
+
 static int
 load_anchors(void)
 {
@@ -166,7 +210,7 @@ main(int argc, char **argv)
 	if ((status = configure_egress()) != 0)
 		return status;
 	harden_scrub_environment();
-	if (load_anchors() != 0)
+	if (load_anchors() != 0 || open_access_log() != 0)
 		return EXIT_STARTUP;
 
 	if ((key_error = secret_read(STDIN_FILENO, &locked)) != SECRET_OK) {

@@ -224,6 +224,7 @@ send_length_body(struct client *c, struct upstream *u, uint64_t remaining,
 			return client_body_failure(r, report);
 		upstream_send_commit(u, (size_t)r);
 		remaining -= (uint64_t)r;
+		report->request_bytes += (uint64_t)r;
 		upstream_set_deadline(u, clock_ms() + UPSTREAM_SEND_TIMEOUT_MS);
 		if ((e = upstream_flush(u)) != UPSTREAM_OK)
 			goto upstream_failed;
@@ -271,6 +272,8 @@ send_chunked_body(struct client *c, struct upstream *u,
 			if (result == CHUNKED_DATA &&
 			    (e = write_chunk(u, data, length)) != UPSTREAM_OK)
 				goto upstream_failed;
+			if (result == CHUNKED_DATA)
+				report->request_bytes += length;
 			if (result == CHUNKED_DONE) {
 				if ((e = upstream_write(u, LITERAL("0\r\n\r\n"))) !=
 				    UPSTREAM_OK || (e = upstream_flush(u)) !=
@@ -355,6 +358,8 @@ forward_response_field(const struct http_field *f,
  */
 struct client_out {
 	struct client *client;
+	struct relay_report *report;    /* bytes, first byte time */
+	struct usage_scan *scan;        /* the body, as it passes */
 	bool rechunk;                   /* re-frame the body as chunks */
 	int held;                       /* iovecs of the held head, or 0 */
 	struct iovec iov[HEADERS_MAX / 2 + 16];
@@ -368,6 +373,8 @@ out_write(struct client_out *o, int count)
 {
 	int total = o->held + count;
 
+	if (o->held > 0 && o->report->first_byte_ms == 0)
+		o->report->first_byte_ms = clock_ms();
 	o->held = 0;
 	if (total == 0)
 		return IO_OK;
@@ -392,6 +399,8 @@ out_body(struct client_out *o, const void *data, size_t length)
 
 	if (length == 0)
 		return IO_OK;
+	usage_scan_feed(o->scan, data, length);
+	o->report->response_bytes += length;
 	if (!o->rechunk) {
 		iov[0] = iov_const(data, length);
 		return out_write(o, 1);
@@ -742,6 +751,7 @@ relay_upgraded(struct client *c, struct upstream *u,
     const char *accept, struct relay_report *report)
 {
 	struct client_out out;
+	struct usage_scan none;
 
 	if (accept == NULL || http_websocket_response_check(resp, accept,
 	    &report->why) != 0) {
@@ -752,7 +762,10 @@ relay_upgraded(struct client *c, struct upstream *u,
 	}
 	report->upstream_code = resp->code;
 	resp->body = HTTP_BODY_NONE;
+	usage_scan_init(&none, USAGE_BODY_NONE);
 	out.client = c;
+	out.report = report;
+	out.scan = &none;
 	out.rechunk = false;
 	out_hold_head(&out, resp, true, 1, true);
 	if (out_body(&out, c->response_head + head, have - head) != IO_OK ||
@@ -802,6 +815,35 @@ relay_websocket(struct client *c, const struct http_request *req,
 }
 
 /*
+ * What the access log wants from the response head: x-request-id, and
+ * how to scan the body for the token usage.
+ */
+static void
+note_response_fields(const struct http_response *resp,
+    struct relay_report *report, struct usage_scan *scan)
+{
+	struct slice type = { "", 0 };
+	bool encoded = false;
+	size_t i;
+
+	for (i = 0; i < resp->field_count; i++) {
+		const struct http_field *f = &resp->fields[i];
+
+		if (slice_equal_nocase(f->name, "content-type"))
+			type = f->value;
+		else if (slice_equal_nocase(f->name, "content-encoding"))
+			encoded = encoded || f->value.n > 0;
+		else if (slice_equal_nocase(f->name, "x-request-id")) {
+			report->request_id_length = min_size(f->value.n,
+			    sizeof report->request_id);
+			memcpy(report->request_id, f->value.p,
+			    report->request_id_length);
+		}
+	}
+	usage_scan_init(scan, usage_body_kind(type.p, type.n, encoded));
+}
+
+/*
  * Relay the response; returns STATUS_NONE once its head went out, or
  * the status to answer with when nothing was written to the client.
  */
@@ -812,6 +854,7 @@ relay_response(struct client *c, struct upstream *u,
 {
 	struct http_response resp;
 	struct client_out out;
+	struct usage_scan scan;
 	enum upstream_error e;
 	enum body_result result = BODY_COMPLETE;
 	size_t head, have;
@@ -841,7 +884,10 @@ relay_response(struct client *c, struct upstream *u,
 		return STATUS_BAD_GATEWAY;
 	}
 	report->upstream_code = resp.code;
+	note_response_fields(&resp, report, &scan);
 	out.client = c;
+	out.report = report;
+	out.scan = &scan;
 	/* An HTTP/1.0 client gets a body of unknown length by close. */
 	out.rechunk = req->minor_version == 1 &&
 	    (resp.body == HTTP_BODY_CHUNKED || resp.body == HTTP_BODY_CLOSE);
@@ -873,6 +919,9 @@ relay_response(struct client *c, struct upstream *u,
 	}
 	if (result == BODY_CLIENT_FAILED && report->why == NULL)
 		report->why = "client stopped reading";
+	report->end = result == BODY_UPSTREAM_FAILED ? ACCESS_CUT :
+	    result == BODY_CLIENT_FAILED ? ACCESS_CLIENT_GONE : ACCESS_COMPLETE;
+	usage_scan_end(&scan, report->end == ACCESS_COMPLETE, &report->usage);
 	report->keep_alive = keep_alive && (result == BODY_COMPLETE ||
 	    result == BODY_COMPLETE_EXCESS);
 	if (result == BODY_COMPLETE || result == BODY_COMPLETE_EXCESS)
@@ -895,6 +944,12 @@ relay_forward(struct client *c, const struct http_request *req,
 	report->keep_alive = false;
 	report->upstream_code = 0;
 	report->why = NULL;
+	/* Until a response is relayed, an end without one is the client's. */
+	report->end = ACCESS_CLIENT_GONE;
+	report->request_bytes = report->response_bytes = 0;
+	report->first_byte_ms = 0;
+	memset(&report->usage, 0, sizeof report->usage);
+	report->request_id_length = 0;
 	if (req->body == HTTP_BODY_NONE) {
 		report->why = "POST needs Content-Length or chunked framing";
 		c->start += head_length;
@@ -907,6 +962,7 @@ relay_forward(struct client *c, const struct http_request *req,
 	}
 	body_started = c->end > c->start + head_length;
 	c->start += head_length + first;
+	report->request_bytes = first;
 	if (req->expect_continue && !body_started) {
 		struct iovec iov = iov_const("HTTP/1.1 100 Continue\r\n\r\n", 25);
 

@@ -7,10 +7,13 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-#include "http.h"
+#include "access.h"
 #include "bounds.h"
+#include "http.h"
 #include "status.h"
+#include "usage.h"
 
 /*
  * A client connection and its buffers, owned by its thread (allocated
@@ -22,6 +25,8 @@ struct client {
 	int wake_fd;                    /* shutdown pipe, read end */
 	size_t start, end;
 	unsigned long served;           /* requests forwarded so far */
+	uint16_t peer_port;             /* the client's port, for the log */
+	int64_t request_start;          /* clock_ms() at the request's first byte */
 	char buf[REQUEST_HEAD_MAX];
 	/* Page-aligned, so that an idle connection can give all of it back. */
 	_Alignas(4096) char response_head[RESPONSE_HEAD_MAX];
@@ -31,6 +36,15 @@ struct relay_report {
 	bool keep_alive;        /* the client connection can go on */
 	int upstream_code;      /* status relayed, 0 if none */
 	const char *why;        /* static: what went wrong, or NULL */
+
+	/* For the access log: the relay reports, it never waits on a log. */
+	enum access_end end;    /* how a relayed exchange ended */
+	uint64_t request_bytes; /* request body bytes sent upstream */
+	uint64_t response_bytes;/* response body bytes written to the client */
+	int64_t first_byte_ms;  /* clock_ms() when the response head left; 0 */
+	struct usage usage;     /* what the upstream reported */
+	size_t request_id_length;
+	char request_id[REQUEST_ID_MAX];   /* the upstream's x-request-id */
 };
 
 /*

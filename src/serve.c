@@ -28,6 +28,7 @@
 
 #include "http.h"
 #include "io.h"
+#include "access.h"
 #include "bounds.h"
 #include "json.h"
 #include "log.h"
@@ -146,7 +147,8 @@ log_word(struct slice s, char *out, size_t size)
  */
 static void
 respond_with(struct client *c, enum status status, const char *why,
-    struct slice method, struct slice target, const char *extra_fields)
+    struct slice method, struct slice target, uint64_t request_bytes,
+    const char *extra_fields)
 {
 	char message[256], body[512], head[256], method_text[40], target_text[120];
 	struct iovec iov[2];
@@ -172,16 +174,48 @@ respond_with(struct client *c, enum status status, const char *why,
 	iov[1] = (struct iovec){ body, (size_t)body_length };
 	(void)io_write_all(c->fd, iov, 2, clock_ms() + CLIENT_WRITE_TIMEOUT_MS);
 
-	log_event((int)status, why, "\"%s %s\" %d %s",
+	/* The access line goes, or is suppressed, with the diagnostic one. */
+	if (log_event((int)status, why, "\"%s %s\" %d %s",
 	    log_word(method, method_text, sizeof method_text),
-	    log_word(target, target_text, sizeof target_text), (int)status, why);
+	    log_word(target, target_text, sizeof target_text), (int)status,
+	    why)) {
+		int64_t now = clock_ms();
+
+		access_log(&(struct access_record){
+		    .port = c->peer_port, .uid = -1,
+		    .method = method, .target = target, .status = (int)status,
+		    .request_bytes = request_bytes,
+		    .response_bytes = (uint64_t)body_length,
+		    .duration_ms = now - c->request_start,
+		    .first_byte_ms = now - c->request_start,
+		    .end = status >= 500 ? ACCESS_FAILED :
+			status >= 400 ? ACCESS_REFUSED : ACCESS_COMPLETE });
+	}
 }
 
 static void
 respond(struct client *c, enum status status, const char *why,
-    struct slice method, struct slice target)
+    struct slice method, struct slice target, uint64_t request_bytes)
 {
-	respond_with(c, status, why, method, target, NULL);
+	respond_with(c, status, why, method, target, request_bytes, NULL);
+}
+
+/* The access line of a relayed exchange: always written. */
+static void
+log_relayed(const struct client *c, struct slice method,
+    const struct relay_report *report)
+{
+	access_log(&(struct access_record){
+	    .port = c->peer_port, .uid = -1,
+	    .method = method, .target = { "/v1/responses", 13 },
+	    .status = report->upstream_code,
+	    .request_bytes = report->request_bytes,
+	    .response_bytes = report->response_bytes,
+	    .duration_ms = clock_ms() - c->request_start,
+	    .first_byte_ms = report->first_byte_ms == 0 ? -1 :
+		report->first_byte_ms - c->request_start,
+	    .request_id = { report->request_id, report->request_id_length },
+	    .end = report->end, .usage = report->usage });
 }
 
 /* respond() about a request whose head may not parse: the words as sent. */
@@ -192,7 +226,7 @@ respond_unparsed(struct client *c, enum status status, const char *why,
 	struct slice method, target;
 
 	http_peek_request_line(c->buf, length, &method, &target);
-	respond(c, status, why, method, target);
+	respond(c, status, why, method, target, 0);
 }
 
 /*
@@ -338,7 +372,10 @@ serve_request(struct client *c)
 	enum status status;
 	const char *why = NULL;
 	size_t head_length = 0;
-	enum head_result r = read_head(c, &head_length);
+	enum head_result r;
+
+	c->request_start = clock_ms();
+	r = read_head(c, &head_length);
 
 	if (r == HEAD_CLOSE)
 		return false;
@@ -360,40 +397,46 @@ serve_request(struct client *c)
 			 * at once, where a 403 costs it seconds of retries. */
 			respond(c, STATUS_UPGRADE_REQUIRED, "WebSocket is not "
 			    "enabled on this proxy; use POST /v1/responses",
-			    req.method, req.target);
+			    req.method, req.target, 0);
 			goto linger;
 		}
 		if (websocket == WEBSOCKET_BAD_VERSION) {
 			/* RFC 6455 4.4: name the version we speak. */
 			respond_with(c, STATUS_UPGRADE_REQUIRED, why, req.method,
-			    req.target, "Sec-WebSocket-Version: 13\r\n");
+			    req.target, 0, "Sec-WebSocket-Version: 13\r\n");
 			goto linger;
 		}
 		if (websocket != WEBSOCKET_VALID) {
 			respond(c, STATUS_BAD_REQUEST, why, req.method,
-			    req.target);
+			    req.target, 0);
 			goto linger;
 		}
 		c->served++;
+		/* The WebSocket relay reports no byte counts or usage. */
+		memset(&report, 0, sizeof report);
 		status = relay_websocket(c, &req, head_length, key, &report);
 		if (status != STATUS_NONE) {
 			respond(c, status, report.why, (struct slice){ "GET", 3 },
-			    (struct slice){ "/v1/responses", 13 });
+			    (struct slice){ "/v1/responses", 13 }, 0);
 			goto linger;
 		}
 		if (report.why != NULL)
 			log_event(report.upstream_code, report.why,
 			    "\"GET /v1/responses\" WebSocket %d, then: %s",
 			    report.upstream_code, report.why);
+		report.end = report.why == NULL ? ACCESS_COMPLETE :
+		    report.upstream_code != 0 ? ACCESS_CUT : ACCESS_CLIENT_GONE;
+		log_relayed(c, (struct slice){ "GET", 3 }, &report);
 		if (report.keep_alive)
 			return true;
 		goto linger;
 	case ROUTE_DENY:
 		respond(c, STATUS_FORBIDDEN,
-		    "only POST /v1/responses is allowed", req.method, req.target);
+		    "only POST /v1/responses is allowed", req.method, req.target,
+		    0);
 		goto linger;
 	case ROUTE_SHUTDOWN:
-		respond(c, STATUS_OK, "shutting down", req.method, req.target);
+		respond(c, STATUS_OK, "shutting down", req.method, req.target, 0);
 		request_shutdown();
 		goto linger;
 	case ROUTE_FORWARD:
@@ -404,7 +447,7 @@ serve_request(struct client *c)
 	/* The relay may have reused c->buf: req's slices are gone. */
 	if (status != STATUS_NONE) {
 		respond(c, status, report.why, (struct slice){ "POST", 4 },
-		    (struct slice){ "/v1/responses", 13 });
+		    (struct slice){ "/v1/responses", 13 }, report.request_bytes);
 		goto linger;
 	}
 	if (report.why != NULL && report.upstream_code != 0)
@@ -414,6 +457,7 @@ serve_request(struct client *c)
 	else if (report.why != NULL)
 		log_event(0, report.why, "\"POST /v1/responses\" no response: %s",
 		    report.why);
+	log_relayed(c, (struct slice){ "POST", 4 }, &report);
 	return report.keep_alive;
 linger:
 	lingering_close(c);
@@ -438,7 +482,7 @@ connection_thread(void *arg)
 
 /* Too many connections, or no thread: say so and close, no thread. */
 static void
-reject_busy(int fd)
+reject_busy(int fd, uint16_t port)
 {
 #define BUSY_BODY "{\"error\":{\"message\":\"too many connections\"," \
 	    "\"type\":\"proxy_error\",\"param\":null,\"code\":null}}\n"
@@ -450,12 +494,17 @@ reject_busy(int fd)
 
 	(void)!send(fd, answer, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);
+	if (log_event(STATUS_UNAVAILABLE, "too many connections",
+	    "connection limit or resources exhausted: answering 503"))
+		access_log(&(struct access_record){ .port = port, .uid = -1,
+		    .status = STATUS_UNAVAILABLE,
+		    .response_bytes = sizeof BUSY_BODY - 1, .first_byte_ms = 0,
+		    .end = ACCESS_FAILED });
 }
 
 static void
-start_connection(int fd, pthread_attr_t *attr)
+start_connection(int fd, uint16_t port, pthread_attr_t *attr)
 {
-	static atomic_int busy_logged;
 	struct client *c;
 	pthread_t thread;
 
@@ -467,6 +516,7 @@ start_connection(int fd, pthread_attr_t *attr)
 		goto busy;
 	c->fd = fd;
 	c->wake_fd = shutdown_pipe[0];
+	c->peer_port = port;
 	atomic_fetch_add(&connection_count, 1);
 	if (pthread_create(&thread, attr, connection_thread, c) != 0) {
 		atomic_fetch_sub(&connection_count, 1);
@@ -475,10 +525,7 @@ start_connection(int fd, pthread_attr_t *attr)
 	}
 	return;
 busy:
-	if (atomic_exchange(&busy_logged, 1) == 0)
-		log_event(STATUS_UNAVAILABLE, "too many connections",
-		    "connection limit or resources exhausted: answering 503");
-	reject_busy(fd);
+	reject_busy(fd, port);
 }
 
 /* Wait for live connections to finish, at most SHUTDOWN_GRACE_MS. */
@@ -525,8 +572,10 @@ serve_run(int listen_fd, bool http_shutdown, bool allow_websocket)
 			break;
 		/* Empty the queue: a burst of connects must not overflow it. */
 		for (accepted = 0; accepted < ACCEPT_BATCH_MAX; accepted++) {
-			int fd = accept4(listen_fd, NULL, NULL,
-			    SOCK_NONBLOCK | SOCK_CLOEXEC);
+			struct sockaddr_in peer;
+			socklen_t peer_length = sizeof peer;
+			int fd = accept4(listen_fd, (struct sockaddr *)&peer,
+			    &peer_length, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 			if (fd < 0) {
 				if (errno == EMFILE || errno == ENFILE ||
@@ -536,7 +585,7 @@ serve_run(int listen_fd, bool http_shutdown, bool allow_websocket)
 			}
 			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
 			    sizeof one);
-			start_connection(fd, &attr);
+			start_connection(fd, ntohs(peer.sin_port), &attr);
 		}
 	}
 	close(listen_fd);

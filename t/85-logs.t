@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 # The diagnostic log: every line has a form the man page's DIAGNOSTICS
 # lists; client bytes are escaped; header values and successful requests
-# never appear; a flood is rate-limited with "N similar lines suppressed";
-# and a standard error nobody reads never stops the proxy from serving or
-# from shutting down.
+# never appear (with --quiet: the access log, t/86-access-log.t, is off);
+# a flood is rate-limited with "N similar lines suppressed"; and a
+# standard error nobody reads never stops the proxy from serving or from
+# shutting down.
 import fcntl
 import os
 import random
@@ -172,7 +173,7 @@ def main(t):
         return "%s-%08x" % (what, rng.getrandbits(32))
 
     # --- escaping --------------------------------------------------------
-    px = t.proxy(upstream=up, args=["--http-shutdown"])
+    px = t.proxy(upstream=up, args=["--http-shutdown", "--quiet"])
     r = raw_exchange(px, b'GET /a\x01\x7f\xff"b\\c HTTP/1.1\r\nHost: a\r\n\r\n')
     t.is_(r.status, 400, "a target with control and high bytes: 400")
     want = r'"GET /a\x01\x7f\xff\x22b\x5cc" 400 malformed request line'
@@ -238,7 +239,8 @@ def main(t):
     after = log_lines(px.stderr())
     t.ok(first and second, "both sync lines were logged")
     t.is_(after[len(before):], [second],
-          "nothing was logged between them: successful requests are not logged")
+          "nothing was logged between them: the diagnostic log never logs a "
+          "successful request")
 
     # --- a client that goes away before the response -----------------------------
     c = px.connect()
@@ -265,7 +267,8 @@ def main(t):
     if short is None:
         t.skip("PROXY_SHORT_TIMEOUTS not set", 6)
     else:
-        px = t.proxy(upstream=up, args=["--http-shutdown"], path=short)
+        px = t.proxy(upstream=up, args=["--http-shutdown", "--quiet"],
+                     path=short)
         n = 3000
         started = time.monotonic()
         statuses = flood(px, [KINDS[0][0]] * n)
@@ -310,7 +313,8 @@ def main(t):
                  t.path(name + ".stderr"))
     px.wait_ready()
     fill_pipe(write_fd)
-    t.ok(pipe_is_full(write_fd), "the proxy's stderr is a full pipe nobody reads")
+    t.ok(pipe_is_full(write_fd), "the proxy's stderr, which also takes the access "
+         "log, is a full pipe nobody reads")
 
     n = 10000
     requests = [KINDS[i % len(KINDS)][0] for i in range(n)]

@@ -35,6 +35,7 @@ static const struct {
 } escapes[] = {
 	{ "/v1/responses", 13, 64, "/v1/responses" },
 	{ "a\"b\\c", 5, 64, "a\\x22b\\x5cc" },
+	{ "a b", 3, 64, "a\\x20b" },
 	{ "\x01\x1f\x7f\x80\xff", 5, 64, "\\x01\\x1f\\x7f\\x80\\xff" },
 	{ "a\0b", 3, 64, "a\\x00b" },
 	{ "\r\n", 2, 64, "\\x0d\\x0a" },
@@ -157,7 +158,7 @@ main(void)
 	unsigned long written = 0, dropped = 0, suppressed = 0, events = 0;
 	unsigned long expected_next = 0;
 	bool in_order = true, whole_lines = true;
-	int fds[2], saved_stderr, i;
+	int fds[2], saved_stderr, i, passed = 0;
 	pthread_t thread;
 	char *line, *next;
 
@@ -179,10 +180,12 @@ main(void)
 	for (i = 0; i < LINES; i++)
 		log_message("line %d", i);
 	for (i = 0; i < EVENTS; i++)
-		log_event(403, why, "\"GET /x\" 403 %s", why);
+		passed += log_event(403, why, "\"GET /x\" 403 %s", why);
 	alarm(0);
 	tap_ok(1, "%d lines and %d events logged while stderr is a full pipe",
 	    LINES, EVENTS);
+	tap_ok(passed == LOG_BURST, "log_event says which lines passed: %d",
+	    passed);
 
 	/* Drain: the writer catches up and reports what it dropped. */
 	fcntl(read_end, F_SETFL, O_NONBLOCK);

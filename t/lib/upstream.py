@@ -71,6 +71,18 @@ The response is selected per request by the "x-test-mode" request header:
   ambiguous           200 with both Content-Length and Transfer-Encoding
   twolength           200 with two different Content-Length fields
   manyheaders:N       200 with N extra header fields, then echo
+  usage:IN:OUT[:CACHED:REASONING]
+                      200 JSON Responses API object whose "usage" has these
+                      token counts (and a decoy "usage" inside a string),
+                      x-request-id req_usage_SEQ
+  sseusage:IN:OUT[:CACHED:REASONING]
+                      text/event-stream: response.created, deltas (with
+                      decoys), response.completed carrying the usage; CRLF
+                      lines, chunked in irregular sizes; x-request-id
+                      req_sse_SEQ
+  ssecut:IN:OUT[:...] the same stream cut 40 bytes before its end, without
+                      the last chunk, closed abruptly; x-request-id
+                      req_cut_SEQ
 
 A GET carrying "Upgrade: websocket" is a WebSocket opening handshake
 (RFC 6455); these modes answer it (any other mode answers as above):
@@ -716,6 +728,73 @@ def mode_manyheaders(conn, seq, req, arg):
               echo_body(conn, seq, req))
 
 
+def usage_object(arg):
+    """{"input_tokens":..,...} from "IN:OUT[:CACHED:REASONING]"."""
+    n = [int(x) for x in arg.split(":")]
+    u = {"input_tokens": n[0], "output_tokens": n[1],
+         "total_tokens": n[0] + n[1]}
+    if len(n) > 2:
+        u["input_tokens_details"] = {"cached_tokens": n[2]}
+        u["output_tokens_details"] = {"reasoning_tokens": n[3]}
+    return u
+
+
+def response_object(seq, usage):
+    return {"id": "resp_%d" % seq, "object": "response", "status": "completed",
+            "output": [{"type": "message", "role": "assistant", "content": [
+                {"type": "output_text",
+                 "text": "a decoy: \"usage\":{\"input_tokens\":999}"}]}],
+            "usage": usage}
+
+
+def mode_usage(conn, seq, req, arg):
+    body = json.dumps(response_object(seq, usage_object(arg))).encode()
+    send_full(conn, 200, [("Content-Type", "application/json"),
+                          ("x-request-id", "req_usage_%d" % seq)], body)
+
+
+def sse_events(seq, usage):
+    created = response_object(seq, None)
+    created["status"] = "in_progress"
+    events = [("response.created", {"type": "response.created",
+                                    "response": created})]
+    for i in range(3):
+        events.append(("response.output_text.delta",
+                       {"type": "response.output_text.delta", "delta":
+                        "\"usage\":{\"input_tokens\":%d}" % (900 + i)}))
+    events.append(("response.completed", {"type": "response.completed",
+                                          "response": response_object(seq, usage)}))
+    return b"".join(("event: %s\r\ndata: %s\r\n\r\n" % (name, json.dumps(obj))).encode()
+                    for name, obj in events)
+
+
+def mode_sseusage(conn, seq, req, arg):
+    """SSE ending in response.completed with the usage, sent in pieces
+    that split lines, the JSON and the CRLFs at odd places."""
+    stream = sse_events(seq, usage_object(arg))
+    conn.send(head_bytes(200, [("Content-Type", "text/event-stream"),
+                               ("x-request-id", "req_sse_%d" % seq),
+                               ("Transfer-Encoding", "chunked")]))
+    at = 0
+    for size in irregular_sizes(len(stream), seq):
+        conn.send(chunk(stream[at:at + size]))
+        at += size
+    conn.send(b"0\r\n\r\n")
+
+
+def mode_ssecut(conn, seq, req, arg):
+    """The same stream, cut without its last chunk before the end of
+    response.completed, and the connection closed abruptly."""
+    stream = sse_events(seq, usage_object(arg))
+    conn.send(head_bytes(200, [("Content-Type", "text/event-stream"),
+                               ("x-request-id", "req_cut_%d" % seq),
+                               ("Transfer-Encoding", "chunked")]))
+    conn.send(chunk(stream[:len(stream) - 40]))
+    time.sleep(0.05)
+    conn.close_abrupt()
+    raise Closed()
+
+
 def mode_unknown(conn, seq, req, arg):
     send_full(conn, 599, [("Content-Type", "text/plain")], b"unknown x-test-mode\n")
 
@@ -930,6 +1009,7 @@ MODES = {
     "manyinterim": mode_manyinterim, "switching": mode_switching,
     "ambiguous": mode_ambiguous, "twolength": mode_twolength,
     "manyheaders": mode_manyheaders, "codex": mode_codex,
+    "usage": mode_usage, "sseusage": mode_sseusage, "ssecut": mode_ssecut,
 }
 
 
