@@ -53,6 +53,9 @@ struct ip_check {
 };
 
 struct upstream {
+	const struct url *target;       /* the upstream, or another host */
+	unsigned char ip[16];           /* an IP-literal target's address */
+	size_t ip_length;               /* 0 for a host name */
 	int fd;
 	int client_fd;
 	int64_t deadline;
@@ -83,8 +86,6 @@ static struct {
 	const struct url *url;
 	const br_x509_trust_anchor *anchors;
 	size_t anchor_count;
-	unsigned char ip[16];
-	size_t ip_length;               /* 0 for a host name */
 	const struct egress_proxy *egress; /* NULL: connect directly */
 	const char *connect_target;
 
@@ -109,13 +110,6 @@ upstream_configure(const struct url *url, const br_x509_trust_anchor *anchors,
 	shared.url = url;
 	shared.anchors = anchors;
 	shared.anchor_count = anchor_count;
-	shared.ip_length = 0;
-	if (url->host_kind == URL_HOST_IPV4 &&
-	    inet_pton(AF_INET, url->host, shared.ip) == 1)
-		shared.ip_length = 4;
-	if (url->host_kind == URL_HOST_IPV6 &&
-	    inet_pton(AF_INET6, url->host, shared.ip) == 1)
-		shared.ip_length = 16;
 }
 
 void
@@ -359,8 +353,8 @@ connect_upstream(struct upstream *u)
 	enum upstream_error e;
 
 	if (!u->tunnelled)      /* plain http:// is for tests: loopback only */
-		return connect_any(u, shared.url->host, shared.url->host_kind,
-		    shared.url->port, !shared.url->tls);
+		return connect_any(u, u->target->host, u->target->host_kind,
+		    u->target->port, !u->target->tls);
 	e = connect_any(u, proxy->host, proxy->host_kind, proxy->port, false);
 	if (e == UPSTREAM_RESOLVE)
 		return UPSTREAM_PROXY_RESOLVE;
@@ -524,11 +518,13 @@ configure_tls(struct upstream *u)
 	br_ssl_engine_set_x509(eng, &x509->vtable);
 }
 
+/* The session cache is the configured upstream's alone. */
 static enum upstream_error
 handshake(struct upstream *u)
 {
 	static const char *alpn[] = { "http/1.1" };
 	br_ssl_engine_context *eng = &u->client.eng;
+	bool cached = u->target == shared.url;
 	enum upstream_error e;
 
 	configure_tls(u);
@@ -537,23 +533,25 @@ handshake(struct upstream *u)
 	else
 		br_ssl_engine_set_buffer(eng, u->iobuf, BR_SSL_BUFSIZE_MONO, 0);
 	br_ssl_engine_set_protocol_names(eng, alpn, 1);
-	if (shared.ip_length != 0) {
+	if (u->ip_length != 0) {
 		u->ip_check.vtable = &ip_check_class;
 		u->ip_check.inner = &u->x509.vtable;
-		memcpy(u->ip_check.ip, shared.ip, shared.ip_length);
-		u->ip_check.ip_length = shared.ip_length;
+		memcpy(u->ip_check.ip, u->ip, u->ip_length);
+		u->ip_check.ip_length = u->ip_length;
 		br_ssl_engine_set_x509(eng, &u->ip_check.vtable);
 	}
 	pthread_mutex_lock(&shared.lock);
-	if (shared.have_session)
+	if (cached && shared.have_session)
 		br_ssl_engine_set_session_parameters(eng, &shared.session);
 	pthread_mutex_unlock(&shared.lock);
 	/* No SNI and no DNS name check for an IP literal (RFC 6066 3). */
-	if (!br_ssl_client_reset(&u->client, shared.ip_length == 0 ?
-	    shared.url->host : NULL, 1))
+	if (!br_ssl_client_reset(&u->client, u->ip_length == 0 ?
+	    u->target->host : NULL, 1))
 		return UPSTREAM_TLS;
 	if ((e = run_until(u, BR_SSL_SENDAPP | BR_SSL_RECVAPP)) != UPSTREAM_OK)
 		return e;
+	if (!cached)
+		return UPSTREAM_OK;
 	pthread_mutex_lock(&shared.lock);
 	br_ssl_engine_get_session_parameters(eng, &shared.session);
 	shared.have_session = true;
@@ -639,10 +637,10 @@ pool_take(void)
 	}
 }
 
-/* Connect and, for https, finish the TLS handshake. */
+/* Connect to `target` and, for https, finish the TLS handshake. */
 static enum upstream_error
-open_fresh(struct upstream **out, int client_fd, int64_t deadline,
-    bool duplex)
+open_fresh(struct upstream **out, const struct url *target, int client_fd,
+    int64_t deadline, bool duplex)
 {
 	struct upstream *u;
 	enum upstream_error e;
@@ -652,11 +650,21 @@ open_fresh(struct upstream **out, int client_fd, int64_t deadline,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (u == MAP_FAILED)
 		return UPSTREAM_NO_MEMORY;
+	u->target = target;
+	u->ip_length = 0;
+	if (target->host_kind == URL_HOST_IPV4 &&
+	    inet_pton(AF_INET, target->host, u->ip) == 1)
+		u->ip_length = 4;
+	if (target->host_kind == URL_HOST_IPV6 &&
+	    inet_pton(AF_INET6, target->host, u->ip) == 1)
+		u->ip_length = 16;
 	u->fd = -1;
 	u->client_fd = client_fd;
 	u->deadline = deadline;
-	u->tls = shared.url->tls;
-	u->tunnelled = shared.egress != NULL && u->tls;
+	u->tls = target->tls;
+	/* The egress proxy is the configured upstream's: token endpoints
+	 * are reached directly. */
+	u->tunnelled = shared.egress != NULL && u->tls && target == shared.url;
 	u->duplex = duplex;
 	if ((e = connect_upstream(u)) == UPSTREAM_OK && u->tls)
 		e = handshake(u);
@@ -686,14 +694,22 @@ upstream_open(struct upstream **out, int client_fd, int64_t deadline,
 		return UPSTREAM_OK;
 	}
 	*reused = false;
-	return open_fresh(out, client_fd, deadline, false);
+	return open_fresh(out, shared.url, client_fd, deadline, false);
 }
 
 enum upstream_error
 upstream_open_duplex(struct upstream **out, int client_fd, int64_t deadline)
 {
 	*out = NULL;
-	return open_fresh(out, client_fd, deadline, true);
+	return open_fresh(out, shared.url, client_fd, deadline, true);
+}
+
+enum upstream_error
+upstream_open_to(struct upstream **out, const struct url *target,
+    int64_t deadline)
+{
+	*out = NULL;
+	return open_fresh(out, target, -1, deadline, false);
 }
 
 void

@@ -87,6 +87,17 @@ enum upstream_error upstream_open_duplex(struct upstream **out,
     int client_fd, int64_t deadline);
 
 /*
+ * A new connection to `target`, another https:// host than the
+ * configured upstream (a token endpoint), with the same trust anchors
+ * and TLS settings; no pool, no session cache, no client to watch, and
+ * no egress proxy (it is configured for the upstream alone).
+ * Use it like a pooled one; end it with upstream_close(u, false) or
+ * upstream_abort().
+ */
+enum upstream_error upstream_open_to(struct upstream **out,
+    const struct url *target, int64_t deadline);
+
+/*
  * After a complete exchange: give the connection to the pool when
  * `reusable` (correctly framed, keep-alive) and nothing is left unread;
  * otherwise close it cleanly (TLS close_notify), wiping what it held.
