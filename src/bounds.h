@@ -71,6 +71,13 @@
  * keeps a typo such as a pasted file out of every request head. */
 #define PIN_ID_MAX              256
 
+/* GitHub OIDC request credential (ACTIONS_ID_TOKEN_REQUEST_TOKEN) read
+ * from standard input in --github-oidc mode, and the longest subject
+ * token (JWT) and access token accepted: the reference's bound.  Real
+ * ones are 1-2 KiB.  The buffer also holds "Bearer " and a CR LF. */
+#define CREDENTIAL_MAX          16384
+#define CREDENTIAL_BUFFER_SIZE  (7 + CREDENTIAL_MAX + 2)
+
 /* Concurrent client connections.  Each costs one thread and two file
  * descriptors; above this, new connections get 503 at once. */
 #define CONNECTIONS_MAX         4096

@@ -16,9 +16,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "auth.h"
 #include "io.h"
 #include "relay.h"
-#include "secret.h"
 #include "upstream.h"
 
 #define LITERAL(s) (s), (sizeof(s) - 1)
@@ -89,17 +89,16 @@ forward_request_field(const struct http_field *f, const struct http_request *req
 }
 
 /*
- * The request head, written straight into the TLS buffer.  The key goes
- * from its locked page into that buffer and nowhere else.
+ * The request head, written straight into the TLS buffer.  The key or
+ * token goes from its locked page into that buffer and nowhere else.
  */
 static enum upstream_error
 write_request_head(struct upstream *u, const struct http_request *req,
-    bool websocket)
+    const struct auth_hold *auth, bool websocket)
 {
 	const struct url *url = upstream_url();
 	enum upstream_error e;
-	const char *key;
-	size_t key_length, i;
+	size_t i;
 	char length[20];
 
 #define PUT(p, n) do { if ((e = upstream_write(u, (p), (n))) != UPSTREAM_OK) \
@@ -133,9 +132,8 @@ write_request_head(struct upstream *u, const struct http_request *req,
 		PUT(pinned.project, strlen(pinned.project));
 		PUT_LITERAL("\r\n");
 	}
-	key = secret_header_value(&key_length);
 	PUT_LITERAL("Authorization: ");
-	PUT(key, key_length);
+	PUT(auth->value, auth->length);
 	PUT_LITERAL("\r\n");
 	if (websocket) {
 		PUT_LITERAL("Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
@@ -160,7 +158,8 @@ write_request_head(struct upstream *u, const struct http_request *req,
  */
 static enum upstream_error
 open_and_send_head(struct client *c, const struct http_request *req,
-    size_t head_length, struct upstream **out, size_t *first)
+    size_t head_length, const struct auth_hold *auth, struct upstream **out,
+    size_t *first)
 {
 	const char *body = c->buf + c->start + head_length;
 	size_t buffered = c->end - c->start - head_length;
@@ -178,7 +177,7 @@ open_and_send_head(struct client *c, const struct http_request *req,
 		if (e != UPSTREAM_OK)
 			return e;
 		upstream_set_deadline(u, clock_ms() + UPSTREAM_SEND_TIMEOUT_MS);
-		if ((e = write_request_head(u, req, false)) == UPSTREAM_OK &&
+		if ((e = write_request_head(u, req, auth, false)) == UPSTREAM_OK &&
 		    (e = upstream_write(u, body, *first)) == UPSTREAM_OK &&
 		    (e = upstream_flush(u)) == UPSTREAM_OK) {
 			*out = u;
@@ -786,7 +785,9 @@ relay_websocket(struct client *c, const struct http_request *req,
 	char accept[WEBSOCKET_ACCEPT_LENGTH];
 	br_sha1_context sha1;
 	struct upstream *u;
+	struct auth_hold auth;
 	enum upstream_error e;
+	enum status status;
 
 	report->keep_alive = false;
 	report->upstream_code = 0;
@@ -798,20 +799,26 @@ relay_websocket(struct client *c, const struct http_request *req,
 	http_websocket_accept(digest, accept);
 
 	c->start += head_length;
+	if (auth_acquire(&auth, &report->why) != 0)
+		return STATUS_BAD_GATEWAY;
 	e = upstream_open_duplex(&u, c->fd,
 	    clock_ms() + UPSTREAM_CONNECT_TIMEOUT_MS);
 	if (e == UPSTREAM_OK) {
 		upstream_set_deadline(u, clock_ms() + UPSTREAM_SEND_TIMEOUT_MS);
-		if ((e = write_request_head(u, req, true)) == UPSTREAM_OK)
+		if ((e = write_request_head(u, req, &auth, true)) == UPSTREAM_OK)
 			e = upstream_flush(u);
 		if (e != UPSTREAM_OK)
 			upstream_abort(u);
 	}
+	auth_release(&auth);
 	if (e != UPSTREAM_OK) {
 		report->why = upstream_error_message(e);
 		return e == UPSTREAM_CLIENT_GONE ? STATUS_NONE : status_for(e);
 	}
-	return relay_response(c, u, req, accept, report);
+	status = relay_response(c, u, req, accept, report);
+	if (report->upstream_code == 401)
+		auth_rejected(&auth);
+	return status;
 }
 
 /*
@@ -936,6 +943,7 @@ relay_forward(struct client *c, const struct http_request *req,
     size_t head_length, struct relay_report *report)
 {
 	struct upstream *u;
+	struct auth_hold auth;
 	enum upstream_error e;
 	enum status status;
 	size_t first;
@@ -955,8 +963,13 @@ relay_forward(struct client *c, const struct http_request *req,
 		c->start += head_length;
 		return STATUS_LENGTH_REQUIRED;
 	}
-	if ((e = open_and_send_head(c, req, head_length, &u, &first)) !=
-	    UPSTREAM_OK) {
+	if (auth_acquire(&auth, &report->why) != 0) {
+		c->start += head_length;
+		return STATUS_BAD_GATEWAY;
+	}
+	e = open_and_send_head(c, req, head_length, &auth, &u, &first);
+	auth_release(&auth);
+	if (e != UPSTREAM_OK) {
 		report->why = upstream_error_message(e);
 		return e == UPSTREAM_CLIENT_GONE ? STATUS_NONE : status_for(e);
 	}
@@ -980,5 +993,9 @@ relay_forward(struct client *c, const struct http_request *req,
 		upstream_abort(u);
 		return status;
 	}
-	return relay_response(c, u, req, NULL, report);
+	status = relay_response(c, u, req, NULL, report);
+	/* Relayed as is; a token the upstream refuses is replaced. */
+	if (report->upstream_code == 401)
+		auth_rejected(&auth);
+	return status;
 }
