@@ -21,11 +21,29 @@ static size_t stored_length;
 static char *proxy_stored;      /* "Basic ...", or NULL */
 static size_t proxy_stored_length;
 
+/* The GitHub OIDC request credential: too large for the key's page, so
+ * in pages of its own, with the same protections. */
+struct vault {
+	char *p;
+	size_t length;
+	size_t size;            /* of the mapping, whole pages */
+};
+
+static struct vault credential_vault;   /* "Bearer <GitHub credential>" */
+
 static bool
 is_key_char(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+/* A bearer token (RFC 6750's b64token, as the reference accepts it). */
+static bool
+is_credential_char(unsigned char c)
+{
+	return is_key_char(c) || c == '.' || c == '~' || c == '+' ||
+	    c == '/' || c == '=';
 }
 
 /*
@@ -120,11 +138,39 @@ store(const char *value, size_t length, bool *locked)
 	return SECRET_OK;
 }
 
-enum secret_error
-secret_read(int fd, bool *locked)
+/* Move the validated credential into pages of its own, locked. */
+static enum secret_error
+store_vault(struct vault *v, const char *value, size_t length, bool *locked)
 {
-	char buf[KEY_BUFFER_SIZE];
-	char *key = buf + PREFIX_LENGTH;
+	long size = sysconf(_SC_PAGESIZE);
+	size_t unit = size > 0 ? (size_t)size : 4096;
+	void *p;
+
+	v->size = (length + unit - 1) / unit * unit;
+	p = mmap(NULL, v->size, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return SECRET_NO_MEMORY;
+	(void)madvise(p, v->size, MADV_DONTDUMP);
+	*locked = mlock(p, v->size) == 0;
+	memcpy(p, value, length);
+	(void)mprotect(p, v->size, PROT_READ);
+	v->p = p;
+	v->length = length;
+	return SECRET_OK;
+}
+
+/*
+ * One line from fd into buf (after "Bearer "), checked: at most `max`
+ * bytes once trailing CR and LF are trimmed, each one accepted by
+ * `allowed`; then stored in *v (the key's page when v is NULL).  buf
+ * is wiped on every path.
+ */
+static enum secret_error
+read_and_store(int fd, char *buf, size_t size, size_t max,
+    bool (*allowed)(unsigned char), struct vault *v, bool *locked)
+{
+	char *value = buf + PREFIX_LENGTH;
 	enum secret_error error = SECRET_OK;
 	bool complete;
 	long n;
@@ -132,24 +178,46 @@ secret_read(int fd, bool *locked)
 
 	*locked = false;
 	memcpy(buf, PREFIX, PREFIX_LENGTH);
-	n = read_line(fd, key, sizeof buf - PREFIX_LENGTH, &complete);
+	n = read_line(fd, value, size - PREFIX_LENGTH, &complete);
 	if (n < 0)
 		error = SECRET_READ_FAILED;
 	else if (!complete)
 		error = SECRET_TOO_LONG;
 	else {
-		while (n > 0 && (key[n - 1] == '\r' || key[n - 1] == '\n'))
+		while (n > 0 && (value[n - 1] == '\r' || value[n - 1] == '\n'))
 			n--;
 		if (n == 0)
 			error = SECRET_EMPTY;
+		else if ((size_t)n > max)
+			error = SECRET_TOO_LONG;
 		for (i = 0; error == SECRET_OK && i < (size_t)n; i++)
-			if (!is_key_char((unsigned char)key[i]))
+			if (!allowed((unsigned char)value[i]))
 				error = SECRET_INVALID;
 	}
 	if (error == SECRET_OK)
-		error = store(buf, PREFIX_LENGTH + (size_t)n, locked);
-	explicit_bzero(buf, sizeof buf);
+		error = v == NULL ? store(buf, PREFIX_LENGTH + (size_t)n,
+		    locked) : store_vault(v, buf, PREFIX_LENGTH + (size_t)n,
+		    locked);
+	explicit_bzero(buf, size);
 	return error;
+}
+
+enum secret_error
+secret_read(int fd, bool *locked)
+{
+	char buf[KEY_BUFFER_SIZE];
+
+	return read_and_store(fd, buf, sizeof buf, sizeof buf - PREFIX_LENGTH,
+	    is_key_char, NULL, locked);
+}
+
+enum secret_error
+secret_read_credential(int fd, bool *locked)
+{
+	char buf[CREDENTIAL_BUFFER_SIZE];
+
+	return read_and_store(fd, buf, sizeof buf, CREDENTIAL_MAX,
+	    is_credential_char, &credential_vault, locked);
 }
 
 const char *
@@ -174,10 +242,37 @@ secret_error_message(enum secret_error error)
 }
 
 const char *
+secret_credential_error_message(enum secret_error error)
+{
+	switch (error) {
+	case SECRET_OK:
+		return "ok";
+	case SECRET_READ_FAILED:
+		return "could not read GitHub OIDC request credential from stdin";
+	case SECRET_EMPTY:
+	case SECRET_INVALID:
+		return "invalid workload identity bearer credential";
+	case SECRET_TOO_LONG:
+		return "GitHub OIDC request credential too large";
+	case SECRET_NO_MEMORY:
+		return "cannot allocate memory for the GitHub OIDC request "
+		    "credential";
+	}
+	return "unknown error";
+}
+
+const char *
 secret_header_value(size_t *length)
 {
 	*length = stored_length;
 	return stored;
+}
+
+const char *
+secret_credential_header_value(size_t *length)
+{
+	*length = credential_vault.length;
+	return credential_vault.p;
 }
 
 enum secret_error
@@ -218,4 +313,9 @@ secret_wipe(void)
 	 * during shutdown may read it, and must find zeros, not a fault. */
 	(void)mprotect(page, page_size, PROT_READ | PROT_WRITE);
 	explicit_bzero(page, page_size);
+	if (credential_vault.p != NULL) {
+		(void)mprotect(credential_vault.p, credential_vault.size,
+		    PROT_READ | PROT_WRITE);
+		explicit_bzero(credential_vault.p, credential_vault.size);
+	}
 }

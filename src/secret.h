@@ -1,14 +1,18 @@
 /*
  * secret.h -- the API key's whole life: intake, locked storage, wipe;
- * and the same for the egress proxy's credentials.
+ * and the same for the egress proxy's credentials and for the GitHub
+ * OIDC request credential that takes the key's place in --github-oidc
+ * mode.
  *
  * The key exists in exactly one place after secret_read() returns: the
  * header value "Bearer <key>" in a page of its own that is mlock(2)ed
  * (never swapped), excluded from core dumps and read-only.  The egress
  * proxy's Proxy-Authorization value, when its URL has credentials,
- * lives in the same page.  Only main() (intake, wipe), the code that
- * writes the upstream request head (secret_header_value) and the code
- * that writes CONNECT (secret_proxy_authorization) touch this module.
+ * lives in the same page; the GitHub credential in pages of its own,
+ * alike.  Only main() (intake, wipe), the authorization source (auth.c,
+ * which hands the key to the code writing the upstream request head),
+ * the code that writes CONNECT (secret_proxy_authorization) and the
+ * token refresher (workload.c, the credential) touch this module.
  */
 #ifndef SECRET_H
 #define SECRET_H
@@ -42,6 +46,16 @@ enum secret_error secret_read(int fd, bool *locked);
 const char *secret_error_message(enum secret_error error);
 
 /*
+ * The same for the GitHub OIDC request credential: up to
+ * CREDENTIAL_MAX bytes of [A-Za-z0-9._~+/=-] once trailing CR and LF
+ * are trimmed, stored as "Bearer <credential>" in pages of its own.
+ */
+enum secret_error secret_read_credential(int fd, bool *locked);
+
+/* The credential's messages (the reference's wording). */
+const char *secret_credential_error_message(enum secret_error error);
+
+/*
  * The stored header value ("Bearer <key>") and its length, for writing
  * straight into the upstream TLS buffer.  Do not copy it elsewhere.
  */
@@ -64,7 +78,10 @@ enum secret_error secret_store_proxy_credentials(struct slice user,
  */
 const char *secret_proxy_authorization(size_t *length);
 
-/* Overwrite the stored values with zeros (the page stays mapped). */
+/* The stored "Bearer <credential>", for the GitHub OIDC token request. */
+const char *secret_credential_header_value(size_t *length);
+
+/* Overwrite the stored values with zeros (the pages stay mapped). */
 void secret_wipe(void);
 
 #endif

@@ -490,6 +490,111 @@ test_proxy_credentials(void)
 	tap_ok(e == SECRET_OK, "stored again for the wipe test");
 }
 
+/* secret_read_credential() from a pipe holding text[0..n), then EOF;
+ * written by a child, as 16 KiB and more may not fit the pipe. */
+static enum secret_error
+credential_from_pipe(const char *text, size_t n, bool *locked)
+{
+	enum secret_error e;
+	pid_t pid;
+	int fds[2], status;
+
+	if (pipe(fds) != 0)
+		tap_bail_out("pipe: %s", strerror(errno));
+	if ((pid = fork()) < 0)
+		tap_bail_out("fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(fds[0]);
+		write_all(fds[1], text, n);
+		_exit(0);
+	}
+	close(fds[1]);
+	e = secret_read_credential(fds[0], locked);
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	return e;
+}
+
+static bool
+credential_is(const char *credential, size_t n)
+{
+	size_t length = 0;
+	const char *value = secret_credential_header_value(&length);
+
+	return value != NULL && length == 7 + n &&
+	    memcmp(value, "Bearer ", 7) == 0 &&
+	    memcmp(value + 7, credential, n) == 0;
+}
+
+/* The GitHub OIDC request credential: its alphabet, bound, messages. */
+static void
+test_credential(void)
+{
+	static char big[CREDENTIAL_MAX + 8];
+	static const struct {
+		const char *what;
+		struct text in;
+		enum secret_error error;
+		const char *credential;
+	} creds[] = {
+		{ "every allowed character", T("Az09-_.~+/=\n"), SECRET_OK,
+		    "Az09-_.~+/=" },
+		{ "CRLF trimmed", T("eyJ.a.b\r\n"), SECRET_OK, "eyJ.a.b" },
+		{ "end of file", T("abc"), SECRET_OK, "abc" },
+		{ "only the first line", T("abc\ndef"), SECRET_OK, "abc" },
+		{ "empty", T(""), SECRET_EMPTY, NULL },
+		{ "empty line", T("\r\n"), SECRET_EMPTY, NULL },
+		{ "a space", T("ab c\n"), SECRET_INVALID, NULL },
+		{ "a '*'", T("ab*\n"), SECRET_INVALID, NULL },
+		{ "a NUL", T("ab\0c\n"), SECRET_INVALID, NULL },
+		{ "leading space", T(" abc\n"), SECRET_INVALID, NULL },
+	};
+	enum secret_error e;
+	bool locked;
+	size_t i;
+
+	for (i = 0; i < sizeof creds / sizeof creds[0]; i++) {
+		e = credential_from_pipe(creds[i].in.p, creds[i].in.n, &locked);
+		tap_ok(e == creds[i].error && (e != SECRET_OK ||
+		    credential_is(creds[i].credential,
+		    strlen(creds[i].credential))), "credential, %s: %s",
+		    creds[i].what, error_name(creds[i].error));
+	}
+	memset(big, 'x', sizeof big);
+	big[CREDENTIAL_MAX] = '\r';
+	big[CREDENTIAL_MAX + 1] = '\n';
+	e = credential_from_pipe(big, CREDENTIAL_MAX + 2, &locked);
+	tap_ok(e == SECRET_OK && credential_is(big, CREDENTIAL_MAX),
+	    "a 16384-byte credential with CRLF is read whole");
+	big[CREDENTIAL_MAX] = 'x';
+	e = credential_from_pipe(big, CREDENTIAL_MAX + 1, &locked);
+	tap_ok(e == SECRET_TOO_LONG, "16385 bytes then EOF: too long");
+	e = credential_from_pipe(big, sizeof big, &locked);
+	tap_ok(e == SECRET_TOO_LONG, "16392 bytes without a newline: too long");
+	e = secret_read_credential(-1, &locked);
+	tap_ok(e == SECRET_READ_FAILED, "an unreadable descriptor: read failed");
+	tap_ok(strcmp(secret_credential_error_message(SECRET_TOO_LONG),
+	    "GitHub OIDC request credential too large") == 0 &&
+	    strcmp(secret_credential_error_message(SECRET_INVALID),
+	    "invalid workload identity bearer credential") == 0 &&
+	    strcmp(secret_credential_error_message(SECRET_EMPTY),
+	    "invalid workload identity bearer credential") == 0 &&
+	    strcmp(secret_credential_error_message(SECRET_READ_FAILED),
+	    "could not read GitHub OIDC request credential from stdin") == 0,
+	    "the credential's messages are the reference's");
+	secret_wipe();
+	{
+		size_t length = 0;
+		const char *value = secret_credential_header_value(&length);
+		size_t k;
+		bool zero = true;
+
+		for (k = 0; k < length; k++)
+			zero = zero && value[k] == '\0';
+		tap_ok(length > 0 && zero, "secret_wipe wipes the credential");
+	}
+}
+
 int
 main(void)
 {
@@ -512,5 +617,6 @@ main(void)
 	test_messages();
 	test_proxy_credentials();
 	test_storage_and_wipe();
+	test_credential();
 	return tap_done();
 }
