@@ -205,15 +205,22 @@ auth_set_failure(const char *why)
 }
 
 bool
-auth_wait_for_refresh(int64_t until)
+auth_wait_for_refresh(int64_t until, int64_t earliest, bool *requested)
 {
 	bool refresh;
 
 	pthread_mutex_lock(&state.lock);
-	while (!state.stopping && !state.refresh_requested &&
-	    clock_ms() < until)
-		wait_until(until);
+	for (;;) {
+		int64_t now = clock_ms();
+
+		if (state.stopping || now >= until ||
+		    (state.refresh_requested && now >= earliest))
+			break;
+		wait_until(state.refresh_requested && earliest < until ?
+		    earliest : until);
+	}
 	refresh = !state.stopping;
+	*requested = state.refresh_requested;
 	state.refresh_requested = false;
 	pthread_mutex_unlock(&state.lock);
 	return refresh;

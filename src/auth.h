@@ -65,11 +65,12 @@ void auth_rejected(const struct auth_hold *hold);
 void auth_set_failure(const char *why);
 
 /*
- * For the refresher: wait until `until` (clock_ms()), a request for a
- * refresh (auth_rejected), or auth_stop().  Returns true to refresh
- * now, false once stopping.
+ * For the refresher: wait until `until` (clock_ms()), or a request for
+ * a refresh (auth_rejected) once `earliest` has come, or auth_stop().
+ * Returns true to refresh now (*requested: because of a request),
+ * false once stopping.
  */
-bool auth_wait_for_refresh(int64_t until);
+bool auth_wait_for_refresh(int64_t until, int64_t earliest, bool *requested);
 
 /* At shutdown: wake the refresher for good, and wipe both slots. */
 void auth_stop(void);

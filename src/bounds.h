@@ -78,6 +78,34 @@
 #define CREDENTIAL_MAX          16384
 #define CREDENTIAL_BUFFER_SIZE  (7 + CREDENTIAL_MAX + 2)
 
+/* Each of --oidc-audience, --identity-provider-id, --service-account-id:
+ * real ones are tens of bytes; the bound sizes the exchange body. */
+#define WORKLOAD_ARGUMENT_MAX   1024
+
+/* Response of the GitHub OIDC token endpoint and of the token
+ * exchange, read whole before it is parsed (the reference's cap). */
+#define TOKEN_RESPONSE_MAX      (64 * 1024)
+
+/* Request target of the GitHub OIDC token request: the request URL's
+ * path and query (URL_PATH_MAX, 2048) plus "&audience=" and the
+ * audience percent-encoded (3 bytes a byte at most): always fits. */
+#define OIDC_TARGET_MAX         (8 * 1024)
+
+/* Token requests, in milliseconds: each of the two steps, connect to
+ * last byte (the reference's 30 s).  Refresh retries back off from
+ * the first to the last delay, doubling. */
+#define TOKEN_REQUEST_TIMEOUT_MS (30 * 1000)
+#define REFRESH_BACKOFF_FIRST_MS 1000
+#define REFRESH_BACKOFF_MAX_MS  (60 * 1000)
+
+/* A refresh starts this long before the token expires at most (and at
+ * a tenth of its lifetime for short-lived tokens). */
+#define REFRESH_AHEAD_MAX_MS    (5 * 60 * 1000)
+
+/* Refreshes asked for by upstream 401 answers: at most one this often,
+ * so that clients cannot drive the token endpoints (or the log). */
+#define REFRESH_REJECTED_MIN_MS (10 * 1000)
+
 /* Concurrent client connections.  Each costs one thread and two file
  * descriptors; above this, new connections get 503 at once. */
 #define CONNECTIONS_MAX         4096

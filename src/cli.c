@@ -21,6 +21,9 @@ usage(FILE *out)
 "                           [--egress-proxy URL|none]\n"
 "                           [--organization ID] [--project ID]\n"
 "                           [--access-log FILE | --quiet]\n"
+"                           [--github-oidc --oidc-audience AUD\n"
+"                            --identity-provider-id ID --service-account-id ID\n"
+"                            --github-oidc-request-url URL]\n"
 "\n"
 "Read an OpenAI API key from standard input and relay POST /v1/responses\n"
 "from 127.0.0.1 to the upstream with \"Authorization: Bearer <key>\" added.\n"
@@ -48,6 +51,19 @@ usage(FILE *out)
 "  --access-log FILE    append the access log (one line per exchange, with\n"
 "                       token usage) to FILE, mode 0600; default: stderr\n"
 "  --quiet              no access log\n"
+"\n"
+"GitHub Actions workload identity (all five together; no API key exists):\n"
+"standard input holds $ACTIONS_ID_TOKEN_REQUEST_TOKEN instead of a key; the\n"
+"proxy fetches the job's OIDC token and exchanges it at\n"
+"https://auth.openai.com/oauth/token for short-lived access tokens, which it\n"
+"injects and refreshes before they expire.\n"
+"  --github-oidc        use workload identity\n"
+"  --oidc-audience AUD  audience of the GitHub OIDC token\n"
+"  --identity-provider-id ID, --service-account-id ID\n"
+"                       the OpenAI workload identity to exchange it for\n"
+"  --github-oidc-request-url URL\n"
+"                       $ACTIONS_ID_TOKEN_REQUEST_URL\n"
+"\n"
 "  --help               print this help and exit\n"
 "  --version            print the version and exit\n"
 "\n"
@@ -93,13 +109,41 @@ valid_pin_id(const char *s)
 	return n <= PIN_ID_MAX && http_is_token((struct slice){ s, n });
 }
 
+/*
+ * All five workload identity options or none.  The audience and IDs
+ * are bounded here; the request URL by url_parse() later (its checks
+ * and their messages come after start-up, as the reference's do).
+ */
+static int
+check_workload_options(const struct workload_options *w)
+{
+	const char *bounded[] = { w->audience, w->identity_provider_id,
+	    w->service_account_id };
+	size_t i, count = (w->enabled ? 1 : 0) + (w->request_url != NULL);
+
+	for (i = 0; i < sizeof bounded / sizeof bounded[0]; i++)
+		if (bounded[i] != NULL) {
+			count++;
+			if (strlen(bounded[i]) > WORKLOAD_ARGUMENT_MAX)
+				return usage_error("workload identity argument "
+				    "too long", NULL);
+		}
+	if (count != 0 && count != 5)
+		return usage_error("--github-oidc, --oidc-audience, "
+		    "--identity-provider-id, --service-account-id and "
+		    "--github-oidc-request-url go together", NULL);
+	return -1;
+}
+
 int
 cli_parse(int argc, char **argv, struct config *config)
 {
 	enum { OPT_PORT = 256, OPT_SERVER_INFO, OPT_HTTP_SHUTDOWN,
 	    OPT_ALLOW_WEBSOCKET, OPT_UPSTREAM_URL, OPT_CA_FILE,
 	    OPT_EGRESS_PROXY, OPT_ORGANIZATION, OPT_PROJECT, OPT_ACCESS_LOG,
-	    OPT_QUIET, OPT_HELP, OPT_VERSION };
+	    OPT_QUIET, OPT_HELP, OPT_VERSION, OPT_GITHUB_OIDC,
+	    OPT_OIDC_AUDIENCE, OPT_IDENTITY_PROVIDER_ID, OPT_SERVICE_ACCOUNT_ID,
+	    OPT_GITHUB_OIDC_REQUEST_URL };
 	static const struct option options[] = {
 		{ "port",          required_argument, NULL, OPT_PORT },
 		{ "server-info",   required_argument, NULL, OPT_SERVER_INFO },
@@ -112,11 +156,20 @@ cli_parse(int argc, char **argv, struct config *config)
 		{ "project",       required_argument, NULL, OPT_PROJECT },
 		{ "access-log",    required_argument, NULL, OPT_ACCESS_LOG },
 		{ "quiet",         no_argument,       NULL, OPT_QUIET },
+		{ "github-oidc",   no_argument,       NULL, OPT_GITHUB_OIDC },
+		{ "oidc-audience", required_argument, NULL, OPT_OIDC_AUDIENCE },
+		{ "identity-provider-id", required_argument, NULL,
+		    OPT_IDENTITY_PROVIDER_ID },
+		{ "service-account-id", required_argument, NULL,
+		    OPT_SERVICE_ACCOUNT_ID },
+		{ "github-oidc-request-url", required_argument, NULL,
+		    OPT_GITHUB_OIDC_REQUEST_URL },
 		{ "help",          no_argument,       NULL, OPT_HELP },
 		{ "version",       no_argument,       NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *upstream = DEFAULT_UPSTREAM_URL, *why;
+	struct workload_options *w = &config->workload;
 	int c;
 
 	memset(config, 0, sizeof *config);
@@ -180,6 +233,21 @@ cli_parse(int argc, char **argv, struct config *config)
 		case OPT_QUIET:
 			config->quiet = true;
 			break;
+		case OPT_GITHUB_OIDC:
+			w->enabled = true;
+			break;
+		case OPT_OIDC_AUDIENCE:
+			w->audience = optarg;
+			break;
+		case OPT_IDENTITY_PROVIDER_ID:
+			w->identity_provider_id = optarg;
+			break;
+		case OPT_SERVICE_ACCOUNT_ID:
+			w->service_account_id = optarg;
+			break;
+		case OPT_GITHUB_OIDC_REQUEST_URL:
+			w->request_url = optarg;
+			break;
 		case 'h':
 		case OPT_HELP:
 			usage(stdout);
@@ -201,5 +269,5 @@ cli_parse(int argc, char **argv, struct config *config)
 		    NULL);
 	if (url_parse(upstream, &config->upstream, &why) != 0)
 		return usage_error(why, NULL);
-	return -1;
+	return check_workload_options(w);
 }

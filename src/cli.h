@@ -21,6 +21,15 @@ enum egress_mode {
 	EGRESS_URL                      /* --egress-proxy URL */
 };
 
+/* --github-oidc: workload identity instead of an API key (all or none). */
+struct workload_options {
+	bool enabled;
+	const char *audience;           /* --oidc-audience */
+	const char *identity_provider_id;
+	const char *service_account_id;
+	const char *request_url;        /* --github-oidc-request-url */
+};
+
 struct config {
 	uint16_t port;                  /* 0: an ephemeral port */
 	const char *server_info;        /* NULL: write no file */
@@ -38,6 +47,7 @@ struct config {
 	const char *project;
 	const char *access_log;         /* NULL: standard error */
 	bool quiet;                     /* no access log */
+	struct workload_options workload;
 };
 
 /*

@@ -28,7 +28,8 @@ static bool
 must_scrub(const char *entry)
 {
 	static const char *const names[] = {
-		"OPENAI_API_KEY=", "https_proxy=", "HTTPS_PROXY=",
+		"OPENAI_API_KEY=", "ACTIONS_ID_TOKEN_REQUEST_TOKEN=",
+		"https_proxy=", "HTTPS_PROXY=",
 		"all_proxy=", "ALL_PROXY=", "http_proxy=", "HTTP_PROXY=",
 	};
 	size_t i;

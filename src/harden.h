@@ -20,8 +20,9 @@ int harden_process(void);
 /*
  * Remove from the environment every LD_* variable (loader controls have
  * no business in a process holding a secret), OPENAI_API_KEY (when
- * root's shell exported it, we inherited a second copy of the key) and
- * the proxy URL variables https_proxy, HTTPS_PROXY, all_proxy,
+ * root's shell exported it, we inherited a second copy of the key),
+ * ACTIONS_ID_TOKEN_REQUEST_TOKEN (likewise, --github-oidc's credential)
+ * and the proxy URL variables https_proxy, HTTPS_PROXY, all_proxy,
  * ALL_PROXY, http_proxy and HTTP_PROXY (they may hold a proxy password;
  * main() has taken what it needs from them by then), and overwrite
  * their text in place, so that they are gone from /proc/PID/environ

@@ -5,7 +5,9 @@
  *   2. parse the command line, choose the egress proxy (the one place
  *      that reads the environment), scrub the environment, load the
  *      trust anchors
- *   3. read the key from standard input into locked memory
+ *   3. read the key from standard input into locked memory (or, with
+ *      --github-oidc, the GitHub request credential, and get the first
+ *      access token with it)
  *   4. listen on 127.0.0.1, write the server-info file
  *   5. start the log writer: from now on nothing waits for stderr
  *   6. serve until shutdown, wipe the key, flush the log, exit 0
@@ -32,6 +34,7 @@
 #include "serverinfo.h"
 #include "trust.h"
 #include "upstream.h"
+#include "workload.h"
 
 #define EXIT_STARTUP 1
 
@@ -192,6 +195,43 @@ load_anchors(void)
 	return 0;
 }
 
+/* --github-oidc: the checks, the credential, the first token. */
+static int
+start_workload_identity(void)
+{
+	enum secret_error error;
+	const char *why;
+	bool locked;
+
+	if (workload_check(&config, &why) != 0) {
+		log_message("%s", why);
+		return -1;
+	}
+	if ((error = secret_read_credential(STDIN_FILENO, &locked)) !=
+	    SECRET_OK) {
+		log_message("%s", secret_credential_error_message(error));
+		return -1;
+	}
+	if (!locked)
+		log_message("warning: cannot mlock the GitHub OIDC request "
+		    "credential (RLIMIT_MEMLOCK?); it may be swapped out");
+	if (workload_first_token(&locked) != 0)
+		return -1;
+	if (!locked)
+		log_message("warning: cannot mlock the workload identity "
+		    "tokens (RLIMIT_MEMLOCK?); they may be swapped out");
+	return 0;
+}
+
+/* Wipe every secret: the key or the credential and tokens. */
+static void
+wipe_secrets(void)
+{
+	if (config.workload.enabled)
+		workload_stop();
+	secret_wipe();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -213,30 +253,35 @@ main(int argc, char **argv)
 	if (load_anchors() != 0 || open_access_log() != 0)
 		return EXIT_STARTUP;
 
-	if ((key_error = secret_read(STDIN_FILENO, &locked)) != SECRET_OK) {
+	if (config.workload.enabled) {
+		if (start_workload_identity() != 0) {
+			wipe_secrets();
+			return EXIT_STARTUP;
+		}
+	} else if ((key_error = secret_read(STDIN_FILENO, &locked)) !=
+	    SECRET_OK) {
 		log_message("%s", secret_error_message(key_error));
 		return EXIT_STARTUP;
-	}
-	if (!locked)
+	} else if (!locked)
 		log_message("warning: cannot mlock the key (RLIMIT_MEMLOCK?); "
 		    "it may be swapped out");
 
 	if (serve_init() != 0) {
 		log_message("cannot set up signal handling: %s", strerror(errno));
-		secret_wipe();
+		wipe_secrets();
 		return EXIT_STARTUP;
 	}
 	if ((listen_fd = serve_listen(config.port, &port)) < 0) {
 		log_message("cannot listen on 127.0.0.1:%u: %s",
 		    (unsigned)config.port, strerror(errno));
-		secret_wipe();
+		wipe_secrets();
 		return EXIT_STARTUP;
 	}
 	if (config.server_info != NULL &&
 	    serverinfo_write(config.server_info, port, getpid(), &why) != 0) {
 		log_message("--server-info %s: %s: %s", config.server_info, why,
 		    strerror(errno));
-		secret_wipe();
+		wipe_secrets();
 		return EXIT_STARTUP;
 	}
 	log_message("listening on 127.0.0.1:%u, forwarding to %s://%s%s",
@@ -247,14 +292,24 @@ main(int argc, char **argv)
 	if (log_start() != 0) {
 		log_message("cannot start the log writer thread: %s",
 		    strerror(errno));
-		secret_wipe();
+		wipe_secrets();
+		return EXIT_STARTUP;
+	}
+	/* After log_start(): the refresher logs. */
+	if (config.workload.enabled && workload_start_refresher() != 0) {
+		char message[128];
+
+		snprintf(message, sizeof message, "cannot start the token "
+		    "refresher: %s", strerror(errno));
+		wipe_secrets();
+		log_stop(message);
 		return EXIT_STARTUP;
 	}
 
 	relay_configure(config.organization, config.project);
 	serve_run(listen_fd, config.http_shutdown, config.allow_websocket);
 	upstream_drain_pool();
-	secret_wipe();
+	wipe_secrets();
 	log_stop("shut down");
 	return 0;
 }

@@ -12,6 +12,9 @@ make_pki(dir) writes, ECDSA P-256 / SHA-256 unless said otherwise:
   rsaserver.pem, rsaserver.key   RSA-2048, signed by rsa-ca with SHA-384,
                                  SAN DNS:localhost, IP:127.0.0.1
   both-cas.pem                   ca.pem and rsa-ca.pem in one bundle
+  oidc.pem, oidc.key             signed by ca, SAN DNS:api.openai.com,
+                                 DNS:auth.openai.com, DNS:OIDC_TEST_HOST
+                                 (the --github-oidc tests, t/90-oidc.t)
 
 Run as a script: mkca.py DIR
 """
@@ -21,6 +24,8 @@ import subprocess
 import sys
 
 DAYS = "3"
+# The GitHub-like host of the --github-oidc tests.
+OIDC_TEST_HOST = "token.actions.test"
 
 
 def _openssl(args, cwd):
@@ -86,13 +91,16 @@ def make_pki(directory):
         digest="-sha384")
     _leaf("rsaserver", "rsa-ca", "localhost", "DNS:localhost,IP:127.0.0.1",
           directory, rsa=True, digest="-sha384")
+    _leaf("oidc", "ca", "api.openai.com",
+          "DNS:api.openai.com,DNS:auth.openai.com,DNS:" + OIDC_TEST_HOST,
+          directory)
     with open(os.path.join(directory, "both-cas.pem"), "w") as out:
         for name in ("ca", "rsa-ca"):
             with open(os.path.join(directory, name + ".pem")) as f:
                 out.write(f.read())
     paths = {}
     for name in ("ca", "other-ca", "server", "noip", "wrongname", "untrusted",
-                 "rsa-ca", "rsaserver"):
+                 "rsa-ca", "rsaserver", "oidc"):
         paths[name] = (os.path.join(directory, name + ".pem"),
                        os.path.join(directory, name + ".key"))
     return paths

@@ -117,6 +117,23 @@ With --codex the default mode is "codex" for a POST (the same events as
 an SSE stream) and "wscodex" for a WebSocket handshake: enough of the
 Responses API for `codex exec` to finish a turn.
 
+With --oidc-control FILE it also plays GitHub's OIDC token endpoint
+(requests with Host: OIDC_TEST_HOST, see mkca.py) and OpenAI's token
+exchange (Host: auth.openai.com), as FILE (JSON, read at each request)
+says:
+
+  {"github":   {"status": N, "body": S, "value": S, "reset": bool},
+   "exchange": {"status": N, "body": S, "expires_in": N,
+                "expires_at_offset": N, "token_type": S,
+                "issued_token_type": S, "access_token": S, "reset": bool}}
+
+Every member is optional.  By default each request gets a new token:
+a JWT-like value "eyJ...", an access token "oat-N-...".  "body" replaces
+the whole JSON answer, "reset" closes the connection with RST instead;
+a 3xx status carries a Location to a path that logs itself as
+"redirect-followed".  Each token handed out is logged as
+  {"type":"issued","endpoint":"github|exchange","token":T}
+
 An unknown mode answers 599 so that a typo in a test cannot pass silently.
 To add a misbehaviour: write a function mode_NAME(conn, req, arg) and add it
 to MODES.
@@ -1013,14 +1030,84 @@ MODES = {
 }
 
 
-def serve_conn(sock, cid, log, tls_ctx, stall=False):
+OIDC_TEST_HOST = "token.actions.test"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+oidc_lock = threading.Lock()
+oidc_counter = [0]
+
+
+def oidc_secret(prefix):
+    rng = random.SystemRandom()
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    with oidc_lock:
+        oidc_counter[0] += 1
+        n = oidc_counter[0]
+    return "%s%d-%s" % (prefix, n, "".join(rng.choice(alphabet) for _ in range(32)))
+
+
+def oidc_answer(conn, req, cfg, endpoint, make):
+    """Answer a token request as cfg says; make() builds the default body."""
+    if cfg.get("reset"):
+        conn.close_reset()
+        raise Closed()
+    status = cfg.get("status", 200)
+    headers = [("Content-Type", "application/json")]
+    if 300 <= status < 400:
+        headers.append(("Location", "https://%s/redirect-followed" % OIDC_TEST_HOST))
+    if "body" in cfg:
+        body = cfg["body"].encode("utf-8")
+    elif status == 200:
+        token, obj = make()
+        conn.log.write({"type": "issued", "endpoint": endpoint, "token": token})
+        body = json.dumps(obj).encode()
+    else:
+        body = json.dumps({"error": "test_status_%d" % status}).encode()
+    send_full(conn, status, headers, body)
+
+
+def oidc_dispatch(conn, seq, req, control):
+    """Play the token endpoints; False when the request is for neither."""
+    host = (header(req.headers, "host") or [""])[0].lower()
+    if host not in (OIDC_TEST_HOST, "auth.openai.com"):
+        return False
+    if req.target.startswith("/redirect-followed"):
+        conn.log.write({"type": "redirect-followed", "conn": conn.cid})
+    with open(control, encoding="utf-8") as f:
+        ctl = json.load(f)
+    if host == OIDC_TEST_HOST:
+        cfg = ctl.get("github", {})
+
+        def make():
+            jwt = cfg.get("value") or "eyJ" + oidc_secret("jwt") + ".e30.c2ln"
+            return jwt, {"count": 1, "value": jwt}
+        oidc_answer(conn, req, cfg, "github", make)
+    else:
+        cfg = ctl.get("exchange", {})
+
+        def make():
+            token = cfg.get("access_token") or oidc_secret("oat-")
+            expires_in = cfg.get("expires_in", 3600)
+            offset = cfg.get("expires_at_offset", expires_in)
+            return token, {
+                "access_token": token,
+                "issued_token_type": cfg.get("issued_token_type", ACCESS_TOKEN_TYPE),
+                "token_type": cfg.get("token_type", "Bearer"),
+                "expires_in": expires_in,
+                "expires_at": int(time.time()) + offset
+                if isinstance(offset, int) else offset,
+            }
+        oidc_answer(conn, req, cfg, "exchange", make)
+    return True
+
+
+def serve_conn(sock, cid, log, tls_ctx, stall=False, control=None):
     try:
-        serve_conn_inner(sock, cid, log, tls_ctx, stall)
+        serve_conn_inner(sock, cid, log, tls_ctx, stall, control)
     finally:
         log.write({"type": "end", "conn": cid})
 
 
-def serve_conn_inner(sock, cid, log, tls_ctx, stall):
+def serve_conn_inner(sock, cid, log, tls_ctx, stall, control=None):
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.settimeout(READ_TIMEOUT)
     if tls_ctx is not None:
@@ -1055,6 +1142,9 @@ def serve_conn_inner(sock, cid, log, tls_ctx, stall):
                 log_abort(conn, repr(e))
                 raise
             log_request(conn, seq, req)
+            if control is not None and oidc_dispatch(conn, seq, req, control):
+                seq += 1
+                continue
             mode = (header(req.headers, "x-test-mode") or [DEFAULT_MODE])[0]
             name, _, arg = mode.partition(":")
             if req.method == "GET" and any(
@@ -1098,6 +1188,7 @@ def main():
     ap.add_argument("--ciphers")
     ap.add_argument("--tls-min", choices=["1.2", "1.3"])
     ap.add_argument("--tls-max", choices=["1.2", "1.3"])
+    ap.add_argument("--oidc-control", metavar="FILE")
     args = ap.parse_args()
     versions = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
     if args.codex:
@@ -1136,7 +1227,8 @@ def main():
         cid += 1
         log.write({"type": "conn", "conn": cid, "peer": "%s:%d" % peer})
         threading.Thread(target=serve_conn,
-                         args=(sock, cid, log, tls_ctx, args.stall),
+                         args=(sock, cid, log, tls_ctx, args.stall,
+                               args.oidc_control),
                          daemon=True).start()
 
 
