@@ -32,6 +32,7 @@ usage(FILE *out)
 "\n"
 "  --port N             listen on 127.0.0.1:N (default: an ephemeral port)\n"
 "  --server-info FILE   once listening, write {\"port\":N,\"pid\":N} to FILE\n"
+"                       (removed again at a clean exit)\n"
 "  --http-shutdown      let GET /shutdown stop the proxy (exit status 0)\n"
 "  --allow-websocket    relay GET /v1/responses WebSocket upgrades (the\n"
 "                       Responses API's WebSocket mode) to the upstream\n"

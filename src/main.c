@@ -10,7 +10,8 @@
  *      access token with it)
  *   4. listen on 127.0.0.1, write the server-info file
  *   5. start the log writer: from now on nothing waits for stderr
- *   6. serve until shutdown, wipe the key, flush the log, exit 0
+ *   6. serve until shutdown; remove the server-info file while the port
+ *      is still ours, then let it go; wipe the key, flush the log, exit 0
  *
  * Start-up errors print one line on stderr and exit with the status
  * listed in the man page's EXIT STATUS; nothing after start-up exits.
@@ -41,6 +42,7 @@
 /* The parsed configuration, fixed once serving starts. */
 static struct config config;
 static struct trust_store custom_anchors;
+static struct serverinfo server_info = { .directory = -1 };
 static char connect_target[URL_HOST_MAX + 16];
 
 /*
@@ -278,7 +280,8 @@ main(int argc, char **argv)
 		return EXIT_STARTUP;
 	}
 	if (config.server_info != NULL &&
-	    serverinfo_write(config.server_info, port, getpid(), &why) != 0) {
+	    serverinfo_write(&server_info, config.server_info, port, getpid(),
+	    &why) != 0) {
 		log_message("--server-info %s: %s: %s", config.server_info, why,
 		    strerror(errno));
 		wipe_secrets();
@@ -308,6 +311,8 @@ main(int argc, char **argv)
 
 	relay_configure(config.organization, config.project);
 	serve_run(listen_fd, config.http_shutdown, config.allow_websocket);
+	serverinfo_remove(&server_info);
+	serve_finish(listen_fd);
 	upstream_drain_pool();
 	wipe_secrets();
 	log_stop("shut down");

@@ -588,7 +588,12 @@ serve_run(int listen_fd, bool http_shutdown, bool allow_websocket)
 			start_connection(fd, ntohs(peer.sin_port), &attr);
 		}
 	}
-	close(listen_fd);
 	pthread_attr_destroy(&attr);
+}
+
+void
+serve_finish(int listen_fd)
+{
+	close(listen_fd);
 	wait_for_connections();
 }

@@ -23,11 +23,19 @@ int serve_init(void);
 
 /*
  * Accept connections until shutdown is requested (GET /shutdown when
- * `http_shutdown`, SIGTERM, SIGINT).  With `allow_websocket`, a valid
- * WebSocket handshake to GET /v1/responses is relayed; without, 426.  Then stop accepting, close idle
- * connections at once and give requests in flight SHUTDOWN_GRACE_MS to
- * finish.  Returns when done; threads still running are abandoned.
+ * `http_shutdown`, SIGTERM, SIGINT), then return, still listening, so
+ * that the caller can remove what names the port before letting it go.
+ * With `allow_websocket`, a valid WebSocket handshake to GET
+ * /v1/responses is relayed; without, 426.  Idle connections close at
+ * once when shutdown starts.
  */
 void serve_run(int listen_fd, bool http_shutdown, bool allow_websocket);
+
+/*
+ * After serve_run(): close the listening socket and give requests in
+ * flight SHUTDOWN_GRACE_MS to finish.  Returns when done; threads still
+ * running are abandoned.
+ */
+void serve_finish(int listen_fd);
 
 #endif
