@@ -38,6 +38,7 @@ usage(FILE *out)
 "                       Responses API's WebSocket mode) to the upstream\n"
 "  --upstream-url URL   where to send requests\n"
 "                       (default: " DEFAULT_UPSTREAM_URL ")\n"
+"                       http:// only to loopback, on a port only root can bind\n"
 "  --ca-file FILE       trust the PEM certificates in FILE instead of the\n"
 "                       compiled-in roots\n"
 "  --egress-proxy URL   reach the upstream through this HTTP proxy\n"

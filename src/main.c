@@ -38,6 +38,12 @@
 #include "workload.h"
 
 #define EXIT_STARTUP 1
+#define EXIT_USAGE   2
+
+/* What the kernel uses when the sysctl is not set otherwise. */
+#define UNPRIVILEGED_PORT_START_DEFAULT 1024
+#define UNPRIVILEGED_PORT_START_FILE \
+	"/proc/sys/net/ipv4/ip_unprivileged_port_start"
 
 /* The parsed configuration, fixed once serving starts. */
 static struct config config;
@@ -234,6 +240,51 @@ wipe_secrets(void)
 	secret_wipe();
 }
 
+/*
+ * The lowest port any user may bind, from /proc; 1024 when the file
+ * cannot be read or holds no number (it may be absent, or /proc not
+ * mounted).
+ */
+static unsigned
+unprivileged_port_start(void)
+{
+	char text[16];
+	unsigned long value = 0;
+	ssize_t n;
+	int fd = open(UNPRIVILEGED_PORT_START_FILE, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return UNPRIVILEGED_PORT_START_DEFAULT;
+	n = read(fd, text, sizeof text);
+	close(fd);
+	if (n <= 0 || text[0] < '0' || text[0] > '9')
+		return UNPRIVILEGED_PORT_START_DEFAULT;
+	for (ssize_t i = 0; i < n && text[i] != '\n'; i++) {
+		if (text[i] < '0' || text[i] > '9' || value > 65536)
+			return UNPRIVILEGED_PORT_START_DEFAULT;
+		value = value * 10 + (unsigned long)(text[i] - '0');
+	}
+	return value > 65536 ? UNPRIVILEGED_PORT_START_DEFAULT : (unsigned)value;
+}
+
+/* An http:// upstream only on a port nobody but root can listen on. */
+static int
+check_plaintext_upstream(void)
+{
+	unsigned start;
+
+	if (config.upstream.tls)
+		return 0;
+	start = unprivileged_port_start();
+	if (url_port_is_privileged(&config.upstream, start))
+		return 0;
+	log_message("--upstream-url: http:// port %u is not below "
+	    "net.ipv4.ip_unprivileged_port_start (%u): any local user could "
+	    "listen there and get the key in cleartext; use https:// or a "
+	    "port below %u", (unsigned)config.upstream.port, start, start);
+	return -1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -249,6 +300,8 @@ main(int argc, char **argv)
 	}
 	if ((status = cli_parse(argc, argv, &config)) >= 0)
 		return status;
+	if (check_plaintext_upstream() != 0)
+		return EXIT_USAGE;
 	if ((status = configure_egress()) != 0)
 		return status;
 	harden_scrub_environment();

@@ -170,3 +170,9 @@ url_host_is_loopback(const struct url *url)
 	}
 	return false;
 }
+
+bool
+url_port_is_privileged(const struct url *url, unsigned unprivileged_start)
+{
+	return url->port < unprivileged_start;
+}

@@ -1,7 +1,8 @@
 /*
  * url.h -- parsing the --upstream-url argument.  A pure function.
  *
- * Accepted: "https://" or "http://" (http only for a loopback host),
+ * Accepted: "https://" or "http://" (http only for a loopback host;
+ * the caller also checks its port with url_port_is_privileged()),
  * then a host that is a DNS name, an IPv4 literal or a bracketed IPv6
  * literal, an optional ":port", and an optional path and query.  No
  * user information, no fragment, nothing that is not printable ASCII.
@@ -39,5 +40,15 @@ int url_parse(const char *text, struct url *url, const char **why);
 
 /* True when the URL's host is loopback: localhost, 127/8 or ::1. */
 bool url_host_is_loopback(const struct url *url);
+
+/*
+ * True when the URL's port is below `unprivileged_start` (the kernel's
+ * net.ipv4.ip_unprivileged_port_start, read by the caller), so that
+ * only root can listen on it.  An http:// upstream is accepted only
+ * then: the key goes to it in cleartext, and any local user could hold
+ * an unprivileged port while the intended listener is down.
+ */
+bool url_port_is_privileged(const struct url *url,
+    unsigned unprivileged_start);
 
 #endif

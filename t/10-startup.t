@@ -2,11 +2,15 @@
 # Command line, exit codes and where the proxy listens.
 import os
 import socket
+import subprocess
 import sys
 
 sys.dont_write_bytecode = True  # keep t/lib free of __pycache__
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import harness as h  # noqa: E402
+
+
+PORT_START = "/proc/sys/net/ipv4/ip_unprivileged_port_start"
 
 
 def listening_addresses(port):
@@ -95,6 +99,49 @@ def main(t):
         except RuntimeError as e:
             t.ok(False, "http:// to loopback is accepted: %s" % url)
             t.diag(str(e))
+
+    # http:// only on a port below net.ipv4.ip_unprivileged_port_start:
+    # any user could listen on another one and get the key in cleartext.
+    # The check comes before the key is read, so an accepted URL gets as
+    # far as the empty key (exit 1) and a refused one exits 2.
+    with open(PORT_START) as f:
+        start = int(f.read())
+    for port, status in ((start - 1, 1), (start, 2), (start + 1, 2),
+                         (8080 if start <= 8080 else 65535, 2)):
+        for host in ("127.0.0.1", "[::1]", "localhost"):
+            url = "http://%s:%d/v1/responses" % (host, port)
+            rc, out, err = t.run_proxy_expect_exit(["--upstream-url", url],
+                                                   key="")
+            t.is_(rc, status, "%s with ip_unprivileged_port_start %d: exit %d"
+                  % (url, start, status))
+            if status == 2:
+                t.like(err, r"not below net\.ipv4\.ip_unprivileged_port_start "
+                       r"\(%d\).*use https://" % start,
+                       "%s: the message says why" % url)
+    rc, out, err = t.run_proxy_expect_exit(
+        ["--upstream-url", "https://127.0.0.1:%d/v1/responses" % start], key="")
+    t.is_(rc, 1, "https:// on an unprivileged port is accepted (exit 1: no key)")
+
+    # The value really comes from /proc: in a network namespace of its
+    # own with the sysctl at 2000, and with the file unreadable (1024).
+    ns = [["unshare", "-n", "sh", "-c", "echo 2000 > %s && exec \"$@\"" %
+           PORT_START, "sh"],
+          ["unshare", "-mn", "sh", "-c", "echo 2000 > %s && "
+           "mount --bind /dev/null %s && exec \"$@\"" % (PORT_START, PORT_START),
+           "sh"]]
+    for wrapper, limit, what in ((ns[0], 2000, "sysctl set to 2000"),
+                                 (ns[1], 1024, "sysctl file reads empty")):
+        for port, status in ((limit - 1, 1), (limit, 2)):
+            url = "http://127.0.0.1:%d/v1/responses" % port
+            p = subprocess.run(wrapper + [h.proxy_path(), "--upstream-url", url],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=h.clean_env(),
+                               timeout=h.START_TIMEOUT)
+            t.is_(p.returncode, status, "%s, port %d: exit %d" %
+                  (what, port, status))
+            if status == 2:
+                t.like(p.stderr, r"ip_unprivileged_port_start \(%d\)" % limit,
+                       "%s: the message names %d" % (what, limit))
 
     # URL with a query and IPv4 / [IPv6] / name hosts are accepted.
     for url in ("https://localhost:1/custom/path?api-version=1",

@@ -326,6 +326,44 @@ test_loopback(void)
 	}
 }
 
+/* The port rule for http:// upstreams, at and around the boundary. */
+static const struct {
+	const char *text;
+	unsigned unprivileged_start;
+	bool privileged;
+} ports[] = {
+	{ "http://127.0.0.1/", 1024, true },            /* default port 80 */
+	{ "http://127.0.0.1:1/", 1024, true },
+	{ "http://127.0.0.1:1023/", 1024, true },
+	{ "http://127.0.0.1:1024/", 1024, false },
+	{ "http://127.0.0.1:8080/", 1024, false },
+	{ "http://[::1]:65535/", 1024, false },
+	{ "http://localhost:1999/", 2000, true },
+	{ "http://localhost:2000/", 2000, false },
+	{ "http://localhost:80/", 80, false },
+	{ "http://localhost:79/", 80, true },
+	{ "http://localhost:1/", 0, false },            /* every port open */
+	{ "http://localhost:65535/", 65536, true },
+};
+
+static void
+test_privileged_port(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof ports / sizeof ports[0]; i++) {
+		struct url url;
+		const char *why;
+		int r = parse(ports[i].text, &url, &why);
+
+		tap_ok(r == 0 && url_port_is_privileged(&url,
+		    ports[i].unprivileged_start) == ports[i].privileged,
+		    "%s with ip_unprivileged_port_start %u: %sprivileged",
+		    ports[i].text, ports[i].unprivileged_start,
+		    ports[i].privileged ? "" : "not ");
+	}
+}
+
 int
 main(void)
 {
@@ -334,5 +372,6 @@ main(void)
 	test_bad();
 	test_lengths();
 	test_loopback();
+	test_privileged_port();
 	return tap_done();
 }

@@ -246,7 +246,8 @@ class Run(TAP):
         open(log, "w").close()
         cmd = [sys.executable, os.path.join(LIB, "upstream.py"), "--log", log]
         if plain:
-            cmd.append("--plain")
+            # The proxy takes http:// only on a port only root can bind.
+            cmd += ["--plain", "--privileged-port"]
         else:
             c, k = self.pki[cert]
             cmd += ["--cert", c, "--key", k]

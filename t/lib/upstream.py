@@ -27,6 +27,9 @@ that weak suites can be offered on purpose) the server accepts only those
 TLS 1.2 suites, and its "tls" events also carry "shared": the suites the
 client offered that OpenSSL knows (with ALL, what the client offers).
 --tls-min / --tls-max (1.2 or 1.3) bound the protocol versions.
+With --privileged-port (and no --port) it listens on a free port below 1024
+(for --plain: the proxy refuses an http:// upstream on a port any user
+could bind).
 
 The response is selected per request by the "x-test-mode" request header:
 
@@ -1175,6 +1178,26 @@ def serve_conn_inner(sock, cid, log, tls_ctx, stall, control=None):
             pass
 
 
+def bind_privileged(ls):
+    """Bind a random free port below the kernel's
+    ip_unprivileged_port_start (and below 1024), which only root can:
+    the proxy takes an http:// upstream only there.  Tests run as root."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
+            start = int(f.read())
+    except (OSError, ValueError):
+        start = 1024
+    ports = list(range(1, min(start, 1024)))
+    random.SystemRandom().shuffle(ports)
+    for port in ports:
+        try:
+            ls.bind(("127.0.0.1", port))
+            return
+        except OSError:
+            continue
+    raise OSError("no free port below 1024")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--log", required=True)
@@ -1182,6 +1205,8 @@ def main():
     ap.add_argument("--key")
     ap.add_argument("--plain", action="store_true")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--privileged-port", action="store_true",
+                    help="listen on a free port below 1024, tried at random")
     ap.add_argument("--require-client-cert", metavar="CAFILE")
     ap.add_argument("--stall", action="store_true")
     ap.add_argument("--codex", action="store_true")
@@ -1217,7 +1242,10 @@ def main():
             return shared_ctx
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", args.port))
+    if args.privileged_port and args.port == 0:
+        bind_privileged(ls)
+    else:
+        ls.bind(("127.0.0.1", args.port))
     ls.listen(128)
     sys.stdout.write("%d\n" % ls.getsockname()[1])
     sys.stdout.flush()
