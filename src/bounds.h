@@ -110,6 +110,16 @@
  * descriptors; above this, new connections get 503 at once. */
 #define CONNECTIONS_MAX         4096
 
+/* File descriptors kept back from the connection limit for what is not
+ * a connection: the standard streams, the listener, the shutdown pipe,
+ * the spare descriptor that lets accept() answer 503 at EMFILE, the
+ * server-info directory, files the resolver and --ca-file open, and
+ * room for logs and later features.  Each connection then needs two
+ * (client and upstream; pooled upstream connections are ones earlier
+ * connections used), so the limit is (RLIMIT_NOFILE - this) / 2. */
+#define DESCRIPTORS_RESERVED    32
+#define DESCRIPTORS_PER_CONNECTION 2
+
 /* Per-connection thread stack.  The deepest path is a TLS handshake
  * (RSA or ECDSA verification), which BearSSL keeps under 8 KiB; the
  * rest is small frames.  Untouched pages cost no memory. */

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bounds.h"
 #include "cli.h"
 #include "harden.h"
 #include "log.h"
@@ -289,6 +290,7 @@ int
 main(int argc, char **argv)
 {
 	enum secret_error key_error;
+	unsigned long long descriptors = 0;
 	const char *why;
 	uint16_t port;
 	bool locked;
@@ -307,6 +309,12 @@ main(int argc, char **argv)
 	harden_scrub_environment();
 	if (load_anchors() != 0 || open_access_log() != 0)
 		return EXIT_STARTUP;
+	if (serve_limit_connections(&descriptors) != 0) {
+		log_message("descriptor limit (RLIMIT_NOFILE) %llu is too low: "
+		    "at least %d needed", descriptors,
+		    DESCRIPTORS_RESERVED + DESCRIPTORS_PER_CONNECTION);
+		return EXIT_STARTUP;
+	}
 
 	if (config.workload.enabled) {
 		if (start_workload_identity() != 0) {

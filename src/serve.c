@@ -44,6 +44,9 @@
 static int shutdown_pipe[2] = { -1, -1 };
 static atomic_int connection_count;
 static int connection_limit = CONNECTIONS_MAX;
+/* Held so that accept() at EMFILE can free one, take the waiting
+ * client, answer it 503 and close it, instead of leaving it queued. */
+static int spare_fd = -1;
 static bool shutdown_enabled;
 static bool websocket_enabled;
 static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -70,7 +73,6 @@ serve_init(void)
 {
 	struct sigaction sa;
 	pthread_condattr_t attr;
-	struct rlimit files;
 
 	if (pipe2(shutdown_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
 		return -1;
@@ -88,18 +90,39 @@ serve_init(void)
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&count_zero, &attr);
 	pthread_condattr_destroy(&attr);
+	spare_fd = fcntl(shutdown_pipe[0], F_DUPFD_CLOEXEC, 0);
+	return spare_fd < 0 ? -1 : 0;
+}
 
-	/* Two descriptors per connection, and some to spare. */
-	if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
-		files.rlim_cur = files.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &files);
-		if (getrlimit(RLIMIT_NOFILE, &files) == 0 &&
-		    files.rlim_cur != RLIM_INFINITY &&
-		    (files.rlim_cur - 64) / 2 < CONNECTIONS_MAX)
-			connection_limit = files.rlim_cur > 128 ?
-			    (int)(files.rlim_cur - 64) / 2 : 32;
+int
+serve_connections_for(unsigned long long descriptors)
+{
+	unsigned long long fit;
+
+	if (descriptors == (unsigned long long)RLIM_INFINITY)
+		return CONNECTIONS_MAX;
+	if (descriptors <= DESCRIPTORS_RESERVED)
+		return 0;
+	fit = (descriptors - DESCRIPTORS_RESERVED) / DESCRIPTORS_PER_CONNECTION;
+	return fit < CONNECTIONS_MAX ? (int)fit : CONNECTIONS_MAX;
+}
+
+int
+serve_limit_connections(unsigned long long *descriptors)
+{
+	struct rlimit files;
+
+	if (getrlimit(RLIMIT_NOFILE, &files) != 0)
+		return -1;
+	if (files.rlim_cur != files.rlim_max) {
+		struct rlimit raised = { files.rlim_max, files.rlim_max };
+
+		if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+			files = raised;
 	}
-	return 0;
+	*descriptors = files.rlim_cur;
+	connection_limit = serve_connections_for(files.rlim_cur);
+	return connection_limit > 0 ? 0 : -1;
 }
 
 int
@@ -480,10 +503,15 @@ connection_thread(void *arg)
 	return NULL;
 }
 
-/* Too many connections, or no thread: say so and close, no thread. */
+/*
+ * Too many connections, or no thread: say so and close, no thread.
+ * What the client already sent is read and dropped first, so that the
+ * close does not turn into a reset that could destroy the answer.
+ */
 static void
 reject_busy(int fd, uint16_t port)
 {
+	static char discard[4096];      /* only this thread accepts */
 #define BUSY_BODY "{\"error\":{\"message\":\"too many connections\"," \
 	    "\"type\":\"proxy_error\",\"param\":null,\"code\":null}}\n"
 	char answer[256];
@@ -493,6 +521,9 @@ reject_busy(int fd, uint16_t port)
 	    "Connection: close\r\n\r\n%s", sizeof BUSY_BODY - 1, BUSY_BODY);
 
 	(void)!send(fd, answer, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	for (int i = 0; i < 16; i++)
+		if (recv(fd, discard, sizeof discard, MSG_DONTWAIT) <= 0)
+			break;
 	close(fd);
 	if (log_event(STATUS_UNAVAILABLE, "too many connections",
 	    "connection limit or resources exhausted: answering 503"))
@@ -500,6 +531,31 @@ reject_busy(int fd, uint16_t port)
 		    .status = STATUS_UNAVAILABLE,
 		    .response_bytes = sizeof BUSY_BODY - 1, .first_byte_ms = 0,
 		    .end = ACCESS_FAILED });
+}
+
+/*
+ * accept() failed for want of descriptors: give back the spare, take
+ * the waiting client with it and answer it 503, then take the spare
+ * again.  Returns false when there was no spare (another thread took
+ * the descriptor): then the caller backs off.
+ */
+static bool
+refuse_with_spare(int listen_fd)
+{
+	struct sockaddr_in peer;
+	socklen_t length = sizeof peer;
+	int fd;
+
+	if (spare_fd < 0 &&
+	    (spare_fd = fcntl(shutdown_pipe[0], F_DUPFD_CLOEXEC, 0)) < 0)
+		return false;
+	close(spare_fd);
+	fd = accept4(listen_fd, (struct sockaddr *)&peer, &length,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd >= 0)
+		reject_busy(fd, ntohs(peer.sin_port));
+	spare_fd = fcntl(shutdown_pipe[0], F_DUPFD_CLOEXEC, 0);
+	return fd >= 0;
 }
 
 static void
@@ -578,9 +634,13 @@ serve_run(int listen_fd, bool http_shutdown, bool allow_websocket)
 			    &peer_length, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 			if (fd < 0) {
-				if (errno == EMFILE || errno == ENFILE ||
-				    errno == ENOBUFS || errno == ENOMEM)
+				if (errno == EMFILE || errno == ENFILE) {
+					if (refuse_with_spare(listen_fd))
+						continue;
 					(void)poll(&p[1], 1, ACCEPT_BACKOFF_MS);
+				} else if (errno == ENOBUFS || errno == ENOMEM) {
+					(void)poll(&p[1], 1, ACCEPT_BACKOFF_MS);
+				}
 				break;  /* EAGAIN: the queue is empty */
 			}
 			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
@@ -595,5 +655,8 @@ void
 serve_finish(int listen_fd)
 {
 	close(listen_fd);
+	if (spare_fd >= 0)
+		close(spare_fd);
+	spare_fd = -1;
 	wait_for_connections();
 }

@@ -15,6 +15,21 @@
 int serve_listen(uint16_t port, uint16_t *bound);
 
 /*
+ * How many client connections fit in `descriptors` (a RLIMIT_NOFILE
+ * value, RLIM_INFINITY included): (descriptors - DESCRIPTORS_RESERVED)
+ * / DESCRIPTORS_PER_CONNECTION, at most CONNECTIONS_MAX, and 0 when
+ * nothing is left after the reserve.  Pure.
+ */
+int serve_connections_for(unsigned long long descriptors);
+
+/*
+ * Raise the soft descriptor limit to the hard one and set the
+ * connection limit from it.  Returns 0, or -1 when not even one
+ * connection fits, with the limit in *descriptors.
+ */
+int serve_limit_connections(unsigned long long *descriptors);
+
+/*
  * Prepare shutdown: the pipe that wakes every waiting thread, and
  * handlers that turn SIGTERM and SIGINT into a shutdown; SIGPIPE is
  * ignored.  Call once, before any thread exists.  Returns 0 or -1.

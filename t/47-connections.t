@@ -14,14 +14,52 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 import harness as h  # noqa: E402
 
 NOFILE = 200
-LIMIT = (NOFILE - 64) // 2      # serve.c: (RLIMIT_NOFILE - 64) / 2 = 68
-OPENED = 80
+RESERVED = h.bound("DESCRIPTORS_RESERVED")
+PER_CONNECTION = h.bound("DESCRIPTORS_PER_CONNECTION")
+LIMIT = (NOFILE - RESERVED) // PER_CONNECTION   # src/bounds.h, serve.c
+OPENED = LIMIT + 12
 SLOWLORIS = 200
 TRICKLE_SECONDS = 5
 
 
-def low_nofile():
-    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
+def low_nofile(n=NOFILE):
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+
+
+def small_limit(t, up, nofile):
+    """At a descriptor limit below the old fixed reserve of 64 (where the
+    limit wrapped around): idle connections up to the cap, then 503."""
+    cap = (nofile - RESERVED) // PER_CONNECTION
+    px = t.proxy(upstream=up, preexec=low_nofile(nofile))
+    t.like(open("/proc/%d/limits" % px.pid).read(),
+           r"Max open files\s+%d\s+%d" % (nofile, nofile),
+           "proxy started with RLIMIT_NOFILE %d" % nofile)
+    idle = [px.connect(timeout=10) for _ in range(cap)]
+    # Accepted in order, so these come after the idle ones.
+    over = [px.connect(timeout=10) for _ in range(3)]
+    got = []
+    for c in over:
+        r = c.read_response(timeout=10)
+        got.append((r.status, h.is_json_error(r) and
+                    (r.json() or {})["error"]["type"] == "proxy_error"))
+    t.is_(got, [(503, True)] * 3, "RLIMIT_NOFILE %d: with %d idle connections "
+          "(the cap), each further client gets a 503 JSON proxy_error"
+          % (nofile, cap))
+    idle[-1].send(h.request_bytes(body=b"{}"))
+    r = idle[-1].read_response(timeout=10)
+    t.is_(r.status, 200, "RLIMIT_NOFILE %d: an idle connection under the cap "
+          "is served while the cap is reached" % nofile)
+    for c in idle + over:
+        c.close()
+
+    def served():
+        r = h.post(px, b"{}", timeout=10)
+        return r if r.status == 200 else None
+    t.ok(h.wait_until(served, 10, interval=0.1),
+         "RLIMIT_NOFILE %d: once the idle connections close, a request is "
+         "served again" % nofile)
+    t.is_(px.stop(), 0, "RLIMIT_NOFILE %d: still running, SIGTERM exits 0"
+          % nofile)
 
 
 def readable(socks, timeout):
@@ -34,7 +72,7 @@ def main(t):
     up = t.upstream()
 
     # --- the connection cap -------------------------------------------------------
-    px = t.proxy(upstream=up, preexec=low_nofile)
+    px = t.proxy(upstream=up, preexec=low_nofile())
     limits = open("/proc/%d/limits" % px.pid).read()
     t.like(limits, r"Max open files\s+%d\s+%d" % (NOFILE, NOFILE),
            "proxy started with RLIMIT_NOFILE %d" % NOFILE)
@@ -91,6 +129,16 @@ def main(t):
          "after the connections close, a normal request is served again")
     t.ok(px.running(), "the proxy is still running")
     px.stop()
+
+    # --- small descriptor limits ------------------------------------------------
+    for nofile in (40, 48):
+        small_limit(t, up, nofile)
+    too_low = RESERVED + PER_CONNECTION - 1
+    px = t.proxy(upstream=up, preexec=low_nofile(too_low), wait=False)
+    t.is_(h.wait_exit(px.proc, 10), 1, "RLIMIT_NOFILE %d, room for no connection: "
+          "exit status 1" % too_low)
+    t.like(px.stderr(), r"descriptor limit \(RLIMIT_NOFILE\) %d is too low"
+           % too_low, "RLIMIT_NOFILE %d: the message says why" % too_low)
 
     # --- slowloris --------------------------------------------------------------------
     px = t.proxy(upstream=up)

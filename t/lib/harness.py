@@ -83,6 +83,18 @@ def free_port():
     return port
 
 
+def bound(name):
+    """The value of `#define name N` in src/bounds.h (the tests check the
+    limits the source documents, not copies of them)."""
+    path = os.path.join(LIB, "..", "..", "src", "bounds.h")
+    with open(path) as f:
+        m = re.search(r"^#define\s+%s\s+\(?(\d+)\)?\s*$" % re.escape(name),
+                      f.read(), re.M)
+    if not m:
+        raise KeyError("%s is not a number in src/bounds.h" % name)
+    return int(m.group(1))
+
+
 def wait_until(pred, timeout, interval=0.02):
     """Poll pred() until it returns a true value or timeout passes."""
     deadline = time.monotonic() + timeout
