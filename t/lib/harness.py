@@ -18,7 +18,9 @@ A test file looks like:
 Environment: PROXY (path of the binary, default ./responses-api-proxy),
 PROXY_SHORT_TIMEOUTS (the same code built with short timeouts, see
 SHORT_TIMEOUTS in src/bounds.h; only the timeout tests use it),
-KEEP_TMP=1 (keep the temporary directory even when every test passed).
+TEST_HELPERS (where the programs built from t/helper-*.c are; default
+build/t-helpers), KEEP_TMP=1 (keep the temporary directory even when
+every test passed).
 """
 
 import hashlib
@@ -81,6 +83,18 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def helper_path(name):
+    """A test helper program built from t/NAME.c (make check builds them
+    into TEST_HELPERS, by default build/t-helpers)."""
+    d = os.environ.get("TEST_HELPERS") or os.path.join(LIB, "..", "..", "build",
+                                                       "t-helpers")
+    path = os.path.abspath(os.path.join(d, name))
+    if not os.access(path, os.X_OK):
+        raise RuntimeError("test helper %s is missing: make %s" %
+                           (path, os.path.join("build", "t-helpers", name)))
+    return path
 
 
 def bound(name):
