@@ -448,6 +448,26 @@ def lifecycle(t, rig):
     t.ok(h.wait_until(lambda: post(px).status == 200, 90, interval=0.5),
          "once the exchange works again, the retries bring a token back")
     px.stop()
+
+    # --- 401s cannot drive the token endpoints --------------------------------
+    rig.control()
+    px = rig.proxy()
+
+    def refreshed(n):
+        return h.wait_until(lambda: px.stderr().decode().count(
+            "token refreshed") >= n, WAIT)
+    before = len(rig.requests(GITHUB))
+    t.is_(post(px, mode="status:401").status, 401, "a 401 (1)")
+    t.ok(refreshed(1), "the first 401 is followed by a refresh at once")
+    t.is_(post(px, mode="status:401").status, 401,
+          "a 401 with the new token (2)")
+    t.ok(refreshed(2), "the second is followed by a refresh too")
+    asked = [e["time"] for e in rig.requests(GITHUB)[before:]]
+    t.is_(len(asked), 2, "two refreshes in all")
+    t.ok(len(asked) == 2 and asked[1] - asked[0] >= 5,
+         "401-triggered refreshes are spaced (10 s apart; %s)" %
+         ["%.1f" % x for x in asked])
+    px.stop()
     return answers
 
 
