@@ -74,8 +74,13 @@ utf8_lead(unsigned char lead, unsigned char *lo, unsigned char *hi)
 	return 0;
 }
 
-/* Length of the valid UTF-8 sequence at p[0..m) (lead >= 0x80), 0 if
- * invalid, -1 if valid so far but cut by the end of the input. */
+/*
+ * The UTF-8 sequence at p[0..m) (p[0] >= 0x80): its length when valid;
+ * 0 when valid so far but cut by the end of the input; -k when invalid,
+ * k >= 1 being the length of its longest valid prefix, which is
+ * replaced by one U+FFFD (the "maximal subpart" rule of Unicode, as
+ * Rust's from_utf8_lossy and Python's "replace" do).
+ */
 static int
 utf8_sequence(const unsigned char *p, size_t m)
 {
@@ -83,12 +88,12 @@ utf8_sequence(const unsigned char *p, size_t m)
 	unsigned need = utf8_lead(p[0], &lo, &hi), i;
 
 	if (need == 0)
-		return 0;
+		return -1;
 	for (i = 1; i <= need; i++) {
 		if (i >= m)
-			return -1;
-		if (p[i] < lo || p[i] > hi)
 			return 0;
+		if (p[i] < lo || p[i] > hi)
+			return -(int)i;
 		lo = 0x80, hi = 0xbf;
 	}
 	return (int)need + 1;
@@ -129,10 +134,11 @@ json_escape(const void *in, size_t len, size_t *consumed, char *out,
 			from = p + i, n = 1;
 		} else if ((k = utf8_sequence(p + i, len - i)) > 0) {
 			from = p + i, n = take = (size_t)k;
-		} else if (k < 0 && !final) {
+		} else if (k == 0 && !final) {
 			break;
 		} else {
 			memcpy(escape, "\\ufffd", 6), n = 6;
+			take = k == 0 ? len - i : (size_t)-k;
 		}
 		if (n > size - o)
 			break;

@@ -48,8 +48,9 @@
 /*
  * Escape in[0..len) as the content of a JSON string (no quotes) into
  * out[0..size): '"', '\\' and control bytes are escaped, valid UTF-8
- * is copied, and each byte of invalid UTF-8 becomes \ufffd, so the
- * output is always valid JSON string content.  Stops before an escape
+ * is copied, and invalid UTF-8 becomes \ufffd (one per maximal invalid
+ * subpart, as Rust's String::from_utf8_lossy), so the output is always
+ * valid JSON string content.  Stops before an escape
  * or character that would not fit, and, unless `final`, before an
  * incomplete UTF-8 sequence at the end of in (feed it again with the
  * next piece).  Sets *consumed to the input bytes used; returns the

@@ -584,7 +584,10 @@ test_escape(void)
 		{ "\xc3(", 0, "\\ufffd(" },
 		{ "\xed\xa0\x80", 0, "\\ufffd\\ufffd\\ufffd" },
 		{ "\xc0\xaf", 0, "\\ufffd\\ufffd" },
-		{ "x\xe2\x82", 0, "x\\ufffd\\ufffd" },
+		{ "x\xe2\x82", 0, "x\\ufffd" },
+		{ "\xe2\x82x\xf0\x9f\x98", 0, "\\ufffdx\\ufffd" },
+		{ "\xf4\x90\x80\x80", 0, "\\ufffd\\ufffd\\ufffd\\ufffd" },
+		{ "\xe0\xa0", 0, "\\ufffd" },
 	};
 	size_t i;
 
