@@ -220,6 +220,11 @@
  * at again. */
 #define ACCEPT_BATCH_MAX        64
 
+/* --dump-dir: body bytes escaped per write when a body is dumped as
+ * a string, and read back per step when one is rewritten (dump.c).
+ * Small, on the connection's stack; a write(2) per piece anyway. */
+#define DUMP_STAGE              512
+
 /* JSON the proxy reads (json.c): nesting followed, and the path of
  * member names kept so callers can pick fields.  Responses API bodies
  * nest about 8 deep; deeper is not read as JSON (a dump then holds the

@@ -18,7 +18,7 @@ usage(FILE *out)
 "usage: responses-api-proxy [--port N] [--server-info FILE] [--http-shutdown]\n"
 "                           [--allow-websocket]\n"
 "                           [--upstream-url URL] [--ca-file FILE]\n"
-"                           [--egress-proxy URL|none]\n"
+"                           [--egress-proxy URL|none] [--dump-dir DIR]\n"
 "                           [--organization ID] [--project ID]\n"
 "                           [--access-log FILE | --quiet]\n"
 "                           [--github-oidc --oidc-audience AUD\n"
@@ -53,6 +53,8 @@ usage(FILE *out)
 "  --access-log FILE    append the access log (one line per exchange, with\n"
 "                       token usage) to FILE, mode 0600; default: stderr\n"
 "  --quiet              no access log\n"
+"  --dump-dir DIR       write each exchange to DIR as two JSON files (mode\n"
+"                       0600; they hold prompts and output in clear)\n"
 "\n"
 "GitHub Actions workload identity (all five together; no API key exists):\n"
 "standard input holds $ACTIONS_ID_TOKEN_REQUEST_TOKEN instead of a key; the\n"
@@ -142,8 +144,8 @@ cli_parse(int argc, char **argv, struct config *config)
 {
 	enum { OPT_PORT = 256, OPT_SERVER_INFO, OPT_HTTP_SHUTDOWN,
 	    OPT_ALLOW_WEBSOCKET, OPT_UPSTREAM_URL, OPT_CA_FILE,
-	    OPT_EGRESS_PROXY, OPT_ORGANIZATION, OPT_PROJECT, OPT_ACCESS_LOG,
-	    OPT_QUIET, OPT_HELP, OPT_VERSION, OPT_GITHUB_OIDC,
+	    OPT_EGRESS_PROXY, OPT_DUMP_DIR, OPT_ORGANIZATION, OPT_PROJECT,
+	    OPT_ACCESS_LOG, OPT_QUIET, OPT_HELP, OPT_VERSION, OPT_GITHUB_OIDC,
 	    OPT_OIDC_AUDIENCE, OPT_IDENTITY_PROVIDER_ID, OPT_SERVICE_ACCOUNT_ID,
 	    OPT_GITHUB_OIDC_REQUEST_URL };
 	static const struct option options[] = {
@@ -158,6 +160,7 @@ cli_parse(int argc, char **argv, struct config *config)
 		{ "project",       required_argument, NULL, OPT_PROJECT },
 		{ "access-log",    required_argument, NULL, OPT_ACCESS_LOG },
 		{ "quiet",         no_argument,       NULL, OPT_QUIET },
+		{ "dump-dir",      required_argument, NULL, OPT_DUMP_DIR },
 		{ "github-oidc",   no_argument,       NULL, OPT_GITHUB_OIDC },
 		{ "oidc-audience", required_argument, NULL, OPT_OIDC_AUDIENCE },
 		{ "identity-provider-id", required_argument, NULL,
@@ -249,6 +252,11 @@ cli_parse(int argc, char **argv, struct config *config)
 			break;
 		case OPT_GITHUB_OIDC_REQUEST_URL:
 			w->request_url = optarg;
+			break;
+		case OPT_DUMP_DIR:
+			if (*optarg == '\0')
+				return usage_error("empty --dump-dir path", NULL);
+			config->dump_dir = optarg;
 			break;
 		case 'h':
 		case OPT_HELP:

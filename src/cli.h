@@ -48,6 +48,7 @@ struct config {
 	const char *access_log;         /* NULL: standard error */
 	bool quiet;                     /* no access log */
 	struct workload_options workload;
+	const char *dump_dir;           /* NULL: no dumps */
 };
 
 /*

@@ -4,7 +4,7 @@
  *   1. harden the process (before the key exists, before any thread)
  *   2. parse the command line, choose the egress proxy (the one place
  *      that reads the environment), scrub the environment, load the
- *      trust anchors
+ *      trust anchors, open --dump-dir
  *   3. read the key from standard input into locked memory (or, with
  *      --github-oidc, the GitHub request credential, and get the first
  *      access token with it)
@@ -28,6 +28,7 @@
 
 #include "bounds.h"
 #include "cli.h"
+#include "dump.h"
 #include "harden.h"
 #include "log.h"
 #include "relay.h"
@@ -313,6 +314,11 @@ main(int argc, char **argv)
 		log_message("descriptor limit (RLIMIT_NOFILE) %llu is too low: "
 		    "at least %d needed", descriptors,
 		    DESCRIPTORS_RESERVED + DESCRIPTORS_PER_CONNECTION);
+		return EXIT_STARTUP;
+	}
+	if (config.dump_dir != NULL && dump_open_dir(config.dump_dir, &why) != 0) {
+		log_message("--dump-dir %s: %s%s%s", config.dump_dir, why,
+		    errno != 0 ? ": " : "", errno != 0 ? strerror(errno) : "");
 		return EXIT_STARTUP;
 	}
 

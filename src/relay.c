@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "dump.h"
 #include "io.h"
 #include "relay.h"
 #include "upstream.h"
@@ -206,7 +207,7 @@ client_body_failure(ssize_t r, struct relay_report *report)
 
 static enum status
 send_length_body(struct client *c, struct upstream *u, uint64_t remaining,
-    struct relay_report *report)
+    struct dump *dump, struct relay_report *report)
 {
 	enum upstream_error e;
 
@@ -221,6 +222,9 @@ send_length_body(struct client *c, struct upstream *u, uint64_t remaining,
 		    clock_ms() + CLIENT_BODY_TIMEOUT_MS, -1);
 		if (r <= 0)
 			return client_body_failure(r, report);
+		/* Before the commit: BearSSL may encrypt a full record in
+		 * place as soon as it is committed. */
+		dump_body(dump, space, (size_t)r);
 		upstream_send_commit(u, (size_t)r);
 		remaining -= (uint64_t)r;
 		report->request_bytes += (uint64_t)r;
@@ -248,7 +252,7 @@ write_chunk(struct upstream *u, const char *data, size_t length)
 }
 
 static enum status
-send_chunked_body(struct client *c, struct upstream *u,
+send_chunked_body(struct client *c, struct upstream *u, struct dump *dump,
     struct relay_report *report)
 {
 	struct chunked decoder;
@@ -271,8 +275,10 @@ send_chunked_body(struct client *c, struct upstream *u,
 			if (result == CHUNKED_DATA &&
 			    (e = write_chunk(u, data, length)) != UPSTREAM_OK)
 				goto upstream_failed;
-			if (result == CHUNKED_DATA)
+			if (result == CHUNKED_DATA) {
 				report->request_bytes += length;
+				dump_body(dump, data, length);
+			}
 			if (result == CHUNKED_DONE) {
 				if ((e = upstream_write(u, LITERAL("0\r\n\r\n"))) !=
 				    UPSTREAM_OK || (e = upstream_flush(u)) !=
@@ -359,6 +365,7 @@ struct client_out {
 	struct client *client;
 	struct relay_report *report;    /* bytes, first byte time */
 	struct usage_scan *scan;        /* the body, as it passes */
+	struct dump *dump;              /* told what reached the client */
 	bool rechunk;                   /* re-frame the body as chunks */
 	int held;                       /* iovecs of the held head, or 0 */
 	struct iovec iov[HEADERS_MAX / 2 + 16];
@@ -393,6 +400,7 @@ static enum io_result
 out_body(struct client_out *o, const void *data, size_t length)
 {
 	struct iovec *iov = o->iov + o->held;
+	enum io_result w;
 	char line[18];
 	size_t n;
 
@@ -402,13 +410,18 @@ out_body(struct client_out *o, const void *data, size_t length)
 	o->report->response_bytes += length;
 	if (!o->rechunk) {
 		iov[0] = iov_const(data, length);
-		return out_write(o, 1);
+		if ((w = out_write(o, 1)) != IO_OK)
+			return w;
+	} else {
+		n = http_chunk_size_line(length, line);
+		iov[0] = (struct iovec){ line, n };
+		iov[1] = iov_const(data, length);
+		iov[2] = iov_const("\r\n", 2);
+		if ((w = out_write(o, 3)) != IO_OK)
+			return w;
 	}
-	n = http_chunk_size_line(length, line);
-	iov[0] = (struct iovec){ line, n };
-	iov[1] = iov_const(data, length);
-	iov[2] = iov_const("\r\n", 2);
-	return out_write(o, 3);
+	dump_body(o->dump, data, length);
+	return IO_OK;
 }
 
 /* The end of a re-chunked body. */
@@ -615,7 +628,7 @@ relay_close_delimited_body(struct client_out *o, struct upstream *u,
 
 static enum status relay_response(struct client *c, struct upstream *u,
     const struct http_request *req, const char *websocket_accept,
-    struct relay_report *report);
+    struct dump *dump, struct relay_report *report);
 
 /*
  * Relay bytes both ways, opaquely, until either side closes: the
@@ -765,6 +778,7 @@ relay_upgraded(struct client *c, struct upstream *u,
 	out.client = c;
 	out.report = report;
 	out.scan = &none;
+	out.dump = NULL;                /* WebSocket relays are not dumped */
 	out.rechunk = false;
 	out_hold_head(&out, resp, true, 1, true);
 	if (out_body(&out, c->response_head + head, have - head) != IO_OK ||
@@ -815,7 +829,7 @@ relay_websocket(struct client *c, const struct http_request *req,
 		report->why = upstream_error_message(e);
 		return e == UPSTREAM_CLIENT_GONE ? STATUS_NONE : status_for(e);
 	}
-	status = relay_response(c, u, req, accept, report);
+	status = relay_response(c, u, req, accept, NULL, report);
 	if (report->upstream_code == 401)
 		auth_rejected(&auth);
 	return status;
@@ -857,7 +871,7 @@ note_response_fields(const struct http_response *resp,
 static enum status
 relay_response(struct client *c, struct upstream *u,
     const struct http_request *req, const char *websocket_accept,
-    struct relay_report *report)
+    struct dump *dump, struct relay_report *report)
 {
 	struct http_response resp;
 	struct client_out out;
@@ -892,9 +906,11 @@ relay_response(struct client *c, struct upstream *u,
 	}
 	report->upstream_code = resp.code;
 	note_response_fields(&resp, report, &scan);
+	dump_response_start(dump, &resp);
 	out.client = c;
 	out.report = report;
 	out.scan = &scan;
+	out.dump = dump;
 	/* An HTTP/1.0 client gets a body of unknown length by close. */
 	out.rechunk = req->minor_version == 1 &&
 	    (resp.body == HTTP_BODY_CHUNKED || resp.body == HTTP_BODY_CLOSE);
@@ -919,6 +935,8 @@ relay_response(struct client *c, struct upstream *u,
 		result = relay_close_delimited_body(&out, u, rest, have, report);
 		break;
 	}
+	dump_finish(dump, result == BODY_COMPLETE ||
+	    result == BODY_COMPLETE_EXCESS);
 	if (result == BODY_UPSTREAM_FAILED && out.held > 0) {
 		/* Nothing reached the client yet: it can still get a 502. */
 		upstream_abort(u);
@@ -944,9 +962,10 @@ relay_forward(struct client *c, const struct http_request *req,
 {
 	struct upstream *u;
 	struct auth_hold auth;
+	struct dump dump;
 	enum upstream_error e;
 	enum status status;
-	size_t first;
+	size_t first, buffered;
 	bool body_started;
 
 	report->keep_alive = false;
@@ -967,9 +986,18 @@ relay_forward(struct client *c, const struct http_request *req,
 		c->start += head_length;
 		return STATUS_BAD_GATEWAY;
 	}
+	/* The request dump is written as the body passes, and complete
+	 * on disk before the upstream's answer is read. */
+	dump_request_start(&dump, req);
+	buffered = c->end - c->start - head_length;
+	if (req->body == HTTP_BODY_LENGTH)
+		dump_body(&dump, c->buf + c->start + head_length,
+		    min_size(req->content_length, buffered));
 	e = open_and_send_head(c, req, head_length, &auth, &u, &first);
 	auth_release(&auth);
 	if (e != UPSTREAM_OK) {
+		dump_finish(&dump, req->body == HTTP_BODY_LENGTH &&
+		    req->content_length <= buffered);
 		report->why = upstream_error_message(e);
 		return e == UPSTREAM_CLIENT_GONE ? STATUS_NONE : status_for(e);
 	}
@@ -981,19 +1009,22 @@ relay_forward(struct client *c, const struct http_request *req,
 
 		if (io_write_all(c->fd, &iov, 1,
 		    clock_ms() + CLIENT_WRITE_TIMEOUT_MS) != IO_OK) {
+			dump_finish(&dump, false);
 			upstream_abort(u);
 			report->why = "client went away";
 			return STATUS_NONE;
 		}
 	}
 	status = req->body == HTTP_BODY_CHUNKED ?
-	    send_chunked_body(c, u, report) :
-	    send_length_body(c, u, req->content_length - first, report);
+	    send_chunked_body(c, u, &dump, report) :
+	    send_length_body(c, u, req->content_length - first, &dump,
+	    report);
+	dump_finish(&dump, status == STATUS_NONE && report->why == NULL);
 	if (status != STATUS_NONE || report->why != NULL) {
 		upstream_abort(u);
 		return status;
 	}
-	status = relay_response(c, u, req, NULL, report);
+	status = relay_response(c, u, req, NULL, &dump, report);
 	/* Relayed as is; a token the upstream refuses is replaced. */
 	if (report->upstream_code == 401)
 		auth_rejected(&auth);

@@ -86,6 +86,11 @@ The response is selected per request by the "x-test-mode" request header:
   ssecut:IN:OUT[:...] the same stream cut 40 bytes before its end, without
                       the last chunk, closed abruptly; x-request-id
                       req_cut_SEQ
+  credheaders         200 JSON with the six credential header names
+                      (Authorization, Set-Cookie, api-key, ...) that dumps
+                      must redact, each valued upstream-secret-N
+  bigjson:N           {"data":"xxx..."} with N x's, chunked in 64 KiB pieces
+  badjson:N           the same, then "} not JSON": JSON that goes wrong late
 
 A GET carrying "Upgrade: websocket" is a WebSocket opening handshake
 (RFC 6455); these modes answer it (any other mode answers as above):
@@ -815,6 +820,37 @@ def mode_ssecut(conn, seq, req, arg):
     raise Closed()
 
 
+CREDENTIAL_HEADERS = ["Authorization", "Proxy-Authorization", "Cookie",
+                      "Set-Cookie", "api-key", "x-api-key"]
+
+
+def mode_credheaders(conn, seq, req, arg):
+    headers = [("Content-Type", "application/json")]
+    headers += [(n, "upstream-secret-%d" % i)
+                for i, n in enumerate(CREDENTIAL_HEADERS)]
+    send_full(conn, 200, headers, b'{"credheaders":true}')
+
+
+def send_json_data(conn, n, tail):
+    conn.send(head_bytes(200, [("Content-Type", "application/json"),
+                               ("Transfer-Encoding", "chunked")]))
+    conn.send(chunk(b'{"data":"'))
+    piece = b"x" * 65536
+    left = n
+    while left > 0:
+        conn.send(chunk(piece[:min(left, len(piece))]))
+        left -= min(left, len(piece))
+    conn.send(chunk(tail) + b"0\r\n\r\n")
+
+
+def mode_bigjson(conn, seq, req, arg):
+    send_json_data(conn, int(arg), b'"}')
+
+
+def mode_badjson(conn, seq, req, arg):
+    send_json_data(conn, int(arg), b'"} not JSON')
+
+
 def mode_unknown(conn, seq, req, arg):
     send_full(conn, 599, [("Content-Type", "text/plain")], b"unknown x-test-mode\n")
 
@@ -1030,6 +1066,8 @@ MODES = {
     "ambiguous": mode_ambiguous, "twolength": mode_twolength,
     "manyheaders": mode_manyheaders, "codex": mode_codex,
     "usage": mode_usage, "sseusage": mode_sseusage, "ssecut": mode_ssecut,
+    "credheaders": mode_credheaders,
+    "bigjson": mode_bigjson, "badjson": mode_badjson,
 }
 
 
