@@ -11,13 +11,32 @@
 
 #include "http.h"
 
+/*
+ * tchar (RFC 9110 5.6.2): ALPHA, DIGIT and !#$%&'*+-.^_`|~.  A table,
+ * because every byte of every field name goes through this.
+ */
+static const unsigned char tchar_table[256] = {
+	['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1,
+	['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1,
+	['`'] = 1, ['|'] = 1, ['~'] = 1,
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+	['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+	['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+	['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+	['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+	['Y'] = 1, ['Z'] = 1,
+	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+	['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+	['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+	['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+	['y'] = 1, ['z'] = 1,
+};
+
 static bool
 is_tchar(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
-		return true;
-	return c != '\0' && memchr("!#$%&'*+-.^_`|~", c, 15) != NULL;
+	return tchar_table[c] != 0;
 }
 
 bool
@@ -57,7 +76,6 @@ slices_equal_nocase(struct slice a, struct slice b)
 	return true;
 }
 
-
 static bool
 slice_has_prefix_nocase(struct slice s, const char *prefix)
 {
@@ -72,6 +90,9 @@ http_head_end(const char *buf, size_t len, size_t *scanned, const char **why)
 	size_t i;
 
 	for (i = *scanned; i < len; i++) {
+		/* '\0', '\n' and '\r' are all <= '\r': one test per byte. */
+		if ((unsigned char)buf[i] > '\r')
+			continue;
 		switch (buf[i]) {
 		case '\0':
 			*why = "NUL byte in message head";
@@ -313,12 +334,13 @@ static bool
 each_list_token(const struct http_field *fields, size_t count,
     const char *name, bool (*visit)(struct slice, void *), void *ctx)
 {
+	struct slice want = { name, strlen(name) };
 	size_t i;
 
 	for (i = 0; i < count; i++) {
 		const char *p, *end;
 
-		if (!slice_equal_nocase(fields[i].name, name))
+		if (!slices_equal_nocase(fields[i].name, want))
 			continue;
 		p = fields[i].value.p;
 		end = p + fields[i].value.n;
@@ -380,15 +402,18 @@ bool
 http_is_hop_by_hop(struct slice name, const struct http_field *fields,
     size_t field_count)
 {
-	static const char *const fixed[] = {
-		"connection", "keep-alive", "te", "trailer",
-		"transfer-encoding", "upgrade",
+#define NAME(s) { s, sizeof s - 1 }
+	/* With their lengths: most fields differ in length from all. */
+	static const struct slice fixed[] = {
+		NAME("connection"), NAME("keep-alive"), NAME("te"),
+		NAME("trailer"), NAME("transfer-encoding"), NAME("upgrade"),
 	};
+#undef NAME
 	struct name_lookup lookup = { name, false };
 	size_t i;
 
 	for (i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-		if (slice_equal_nocase(name, fixed[i]))
+		if (slices_equal_nocase(name, fixed[i]))
 			return true;
 	if (slice_has_prefix_nocase(name, "proxy-"))
 		return true;
@@ -401,10 +426,11 @@ static size_t
 count_fields(const struct http_field *fields, size_t count, const char *name,
     size_t *last)
 {
+	struct slice want = { name, strlen(name) };
 	size_t i, n = 0;
 
 	for (i = 0; i < count; i++)
-		if (slice_equal_nocase(fields[i].name, name)) {
+		if (slices_equal_nocase(fields[i].name, want)) {
 			n++;
 			*last = i;
 		}

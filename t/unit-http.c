@@ -808,6 +808,26 @@ test_is_token(void)
 		    "http_is_token '%.*s' (%zu bytes): %s", (int)s.n, s.p, s.n,
 		    tokens[i].token ? "yes" : "no");
 	}
+	{
+		/* Every byte against RFC 9110's definition of tchar. */
+		static const char specials[] = "!#$%&'*+-.^_`|~";
+		unsigned wrong = 0, c;
+
+		for (c = 0; c < 256; c++) {
+			char byte = (char)c;
+			struct slice s = { tap_guard_put(&guard, &byte, 1), 1 };
+			bool want = (c >= 'a' && c <= 'z') ||
+			    (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			    (c != 0 && memchr(specials, (int)c,
+			    sizeof specials - 1) != NULL);
+
+			if (http_is_token(s) != want)
+				wrong++;
+		}
+		tap_ok(wrong == 0, "http_is_token: each of the 256 bytes "
+		    "alone is a token exactly when it is a tchar (%u wrong)",
+		    wrong);
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -1344,6 +1364,20 @@ test_hop_by_hop(void)
 		    !slice_equal_nocase(c, "content-length") &&
 		    !slice_equal_nocase(a, "content-lengtx"),
 		    "slice_equal_nocase compares length and letters");
+	}
+	{
+		struct slice nul = { tap_guard_put(&guard, "te\0", 3), 3 };
+		struct slice te = { tap_guard_put(&guard, "TE", 2), 2 };
+		struct slice empty = { tap_guard_put(&guard, "", 0), 0 };
+
+		tap_ok(!slice_equal_nocase(nul, "te") &&
+		    !slice_equal_nocase(te, "") &&
+		    !slice_equal_nocase(empty, "te") &&
+		    slice_equal_nocase(empty, "") &&
+		    slice_equal_nocase(te, "te") &&
+		    !slice_equal_nocase(te, "tex"),
+		    "slice_equal_nocase: a longer or shorter side, or a NUL "
+		    "in the slice, is no match");
 	}
 }
 
