@@ -134,3 +134,11 @@ io_write_all(int fd, struct iovec *iov, int count, int64_t deadline)
 	}
 	return IO_OK;
 }
+
+void
+io_reset_on_close(int fd, bool on)
+{
+	struct linger l = { on ? 1 : 0, 0 };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}

@@ -8,6 +8,7 @@
 #ifndef IO_H
 #define IO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -55,5 +56,12 @@ ssize_t io_read(int fd, void *buf, size_t size, int64_t deadline, int wake_fd);
  */
 enum io_result io_write_all(int fd, struct iovec *iov, int count,
     int64_t deadline);
+
+/*
+ * With `on`, make a later close(2) of the socket (or the process's exit)
+ * reset the connection (SO_LINGER 0) rather than end it with a FIN; off
+ * restores the normal close.
+ */
+void io_reset_on_close(int fd, bool on);
 
 #endif

@@ -879,7 +879,7 @@ relay_response(struct client *c, struct upstream *u,
 	enum upstream_error e;
 	enum body_result result = BODY_COMPLETE;
 	size_t head, have;
-	bool keep_alive;
+	bool keep_alive, by_close;
 	const char *rest;
 
 	upstream_set_deadline(u, clock_ms() + UPSTREAM_IDLE_TIMEOUT_MS);
@@ -916,6 +916,13 @@ relay_response(struct client *c, struct upstream *u,
 	    (resp.body == HTTP_BODY_CHUNKED || resp.body == HTTP_BODY_CLOSE);
 	keep_alive = req->keep_alive && (resp.body == HTTP_BODY_NONE ||
 	    resp.body == HTTP_BODY_LENGTH || out.rechunk);
+	/* A body that ends at close (HTTP/1.0 client) must not end with a
+	 * normal FIN when it was cut: reset, unless it completes.  Set
+	 * before the first byte, so that an exit at shutdown resets too. */
+	by_close = resp.body != HTTP_BODY_NONE &&
+	    resp.body != HTTP_BODY_LENGTH && !out.rechunk;
+	if (by_close)
+		io_reset_on_close(c->fd, true);
 	rest = c->response_head + head;
 	have -= head;
 	out_hold_head(&out, &resp, keep_alive, req->minor_version, false);
@@ -937,6 +944,9 @@ relay_response(struct client *c, struct upstream *u,
 	}
 	dump_finish(dump, result == BODY_COMPLETE ||
 	    result == BODY_COMPLETE_EXCESS);
+	if (by_close && (result == BODY_COMPLETE ||
+	    result == BODY_COMPLETE_EXCESS || out.held > 0))
+		io_reset_on_close(c->fd, false);
 	if (result == BODY_UPSTREAM_FAILED && out.held > 0) {
 		/* Nothing reached the client yet: it can still get a 502. */
 		upstream_abort(u);
