@@ -73,6 +73,28 @@ relay_configure(const char *organization, const char *project)
 	pinned.project = project;
 }
 
+/*
+ * Fields that some gateways (in front of Azure endpoints, for one) take
+ * as the real method or path: a request the policy allowed must not be
+ * turned into another one behind it.
+ */
+static bool
+is_routing_override(struct slice name)
+{
+	static const char *const names[] = {
+		"x-http-method-override", "x-http-method", "x-method-override",
+		"x-original-url", "x-rewrite-url",
+	};
+	size_t i;
+
+	if (name.n < 2 || (name.p[0] | 0x20) != 'x' || name.p[1] != '-')
+		return false;
+	for (i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (slice_equal_nocase(name, names[i]))
+			return true;
+	return false;
+}
+
 static bool
 forward_request_field(const struct http_field *f, const struct http_request *req)
 {
@@ -83,6 +105,7 @@ forward_request_field(const struct http_field *f, const struct http_request *req
 	    slice_equal_nocase(f->name, "openai-project"))
 		return false;
 	return !slice_equal_nocase(f->name, "host") &&
+	    !is_routing_override(f->name) &&
 	    !slice_equal_nocase(f->name, "authorization") &&
 	    !slice_equal_nocase(f->name, "content-length") &&
 	    !slice_equal_nocase(f->name, "expect") &&
