@@ -562,7 +562,8 @@ http_response_check(struct http_response *resp, const char **why)
 }
 
 enum {
-	CH_SIZE, CH_EXTENSION, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF,
+	CH_SIZE, CH_SIZE_BWS, CH_EXTENSION, CH_SIZE_LF, CH_DATA, CH_DATA_CR,
+	CH_DATA_LF,
 	CH_TRAILER_START, CH_TRAILER, CH_TRAILER_LF, CH_FINAL_LF, CH_DONE
 };
 
@@ -750,11 +751,23 @@ chunked_step(struct chunked *c, unsigned char b, const char **why)
 			*why = "missing chunk size";
 			return false;
 		}
-		if (b == ';' || b == ' ' || b == '\t')
+		if (b == ';')
 			c->state = CH_EXTENSION;
+		else if (b == ' ' || b == '\t')
+			c->state = CH_SIZE_BWS;
 		else if (b == '\r')
 			c->state = CH_SIZE_LF;
 		else {
+			*why = "malformed chunk size";
+			return false;
+		}
+		break;
+	case CH_SIZE_BWS:
+		/* RFC 9112 7.1.1: whitespace after the size only as BWS before
+		 * an extension's ';'.  "1 2" is not the size 1. */
+		if (b == ';')
+			c->state = CH_EXTENSION;
+		else if (b != ' ' && b != '\t') {
 			*why = "malformed chunk size";
 			return false;
 		}
@@ -814,8 +827,8 @@ chunked_step(struct chunked *c, unsigned char b, const char **why)
 		c->state = c->state == CH_FINAL_LF ? CH_DONE : CH_TRAILER_START;
 		break;
 	}
-	if (c->state == CH_SIZE || c->state == CH_EXTENSION ||
-	    c->state == CH_SIZE_LF) {
+	if (c->state == CH_SIZE || c->state == CH_SIZE_BWS ||
+	    c->state == CH_EXTENSION || c->state == CH_SIZE_LF) {
 		if (++c->line_length > CHUNK_LINE_MAX) {
 			*why = "chunk size line too long";
 			return false;

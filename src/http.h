@@ -202,7 +202,9 @@ int http_websocket_response_check(const struct http_response *resp,
 /*
  * Chunked transfer coding decoder (RFC 9112 section 7.1), a state
  * machine fed with whatever bytes have arrived.  Chunk extensions and
- * trailer fields are checked, bounded and dropped.
+ * trailer fields are checked, bounded and dropped.  Whitespace after a
+ * chunk size is accepted only before an extension's ';' ("1 2" and
+ * "5 " + CRLF are malformed).
  */
 struct chunked {
 	int state;

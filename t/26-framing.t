@@ -147,6 +147,8 @@ ACCEPTED = [
      post(HOST + b"X-Text:\t  spaced \t\r\n" + CL2), 2),
     ("HTTP/1.0 without Host",
      post(CL2, line=b"POST /v1/responses HTTP/1.0\r\n"), 2),
+    ("spaces and tabs between a chunk size and ';' (BWS)",
+     post(HOST + TE, b"1 \t ;a=b\r\n{\r\n1\t;c\r\n}\r\n0 ;d\r\n\r\n"), 2),
 ]
 
 # Chunked bodies that break after the head: (what, first part, pause, rest).
@@ -158,6 +160,10 @@ BODY_CASES = [
     ("chunk size ffffffffffffffff0", b"ffffffffffffffff0\r\n{}\r\n0\r\n\r\n"),
     ("chunk size that is not hex", b"zz\r\n{}\r\n0\r\n\r\n"),
     ("chunk size 0x2", b"0x2\r\n{}\r\n0\r\n\r\n"),
+    ("chunk size line '1 2' (not the size 1 with an extension)",
+     b"1 2\r\n{\r\n0\r\n\r\n"),
+    ("chunk size line '1\\t2'", b"1\t2\r\n{\r\n0\r\n\r\n"),
+    ("whitespace after the chunk size without an extension", b"2 \r\n{}\r\n0\r\n\r\n"),
     ("negative chunk size", b"-2\r\n{}\r\n0\r\n\r\n"),
     ("empty chunk size line", b"\r\n{}\r\n0\r\n\r\n"),
     ("chunk size line with a bare LF", b"2\n{}\r\n0\r\n\r\n"),

@@ -1558,7 +1558,8 @@ static const struct {
 	{ "leading zeros", T("0005\r\nhello\r\n000\r\n\r\n"), T("hello"), 0 },
 	{ "extensions", T("5;a=b;c\r\nhello\r\n6 ; q=\"x y\"\r\n world\r\n"
 	    "1\t;t\r\n!\r\n0;last=1\r\n\r\n"), T("hello world!"), 0 },
-	{ "BWS before CR", T("5 \r\nhello\r\n0\t\r\n\r\n"), T("hello"), 0 },
+	{ "BWS before ';'", T("5  ;a\r\nhello\r\n0\t \t;b=c\r\n\r\n"),
+	    T("hello"), 0 },
 	{ "trailer fields", T("5\r\nhello\r\n0\r\nX-A: b\r\nX-Checksum: "
 	    "caf\xc3\xa9\r\n\r\n"), T("hello"), 0 },
 	{ "data with CR, LF and NUL",
@@ -1601,6 +1602,17 @@ static const struct {
 	{ "NUL in trailer", T("0\r\nX: \0\r\n\r\n"), "trailer" },
 	{ "control byte in trailer", T("0\r\nX: \x01\r\n\r\n"), "trailer" },
 	{ "CR without LF ends trailers", T("0\r\n\rX"), "trailer" },
+	{ "two sizes, space between", T("1 2\r\na\r\n0\r\n\r\n"),
+	    "malformed chunk size" },
+	{ "two sizes, tab between", T("1\t2\r\na\r\n0\r\n\r\n"),
+	    "malformed chunk size" },
+	{ "space, then a name without ';'", T("5 x\r\nhello\r\n"),
+	    "malformed chunk size" },
+	{ "space before CR, no extension", T("5 \r\nhello\r\n0\r\n\r\n"),
+	    "malformed chunk size" },
+	{ "tab before CR of the last chunk", T("5\r\nhello\r\n0\t\r\n\r\n"),
+	    "malformed chunk size" },
+	{ "space before the size", T(" 5\r\nhello\r\n"), "missing" },
 	{ "NUL in extension", T("5;\0\r\nhello\r\n"), "extension" },
 	{ "DEL in extension", T("5;\x7f\r\nhello\r\n"), "extension" },
 };
