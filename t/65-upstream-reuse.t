@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-# Upstream connections that the proxy keeps for reuse: a connection goes back
+# Upstream connections that the proxy keeps for reuse: sequential requests,
+# on one client connection or on several, share one upstream connection; a
+# new one resumes the TLS session.  A connection goes back
 # for reuse only after a complete exchange, and one the server has closed
 # meanwhile is not used to fail a request.
 import os
@@ -31,11 +33,32 @@ def main(t):
               [("POST", "/v1/responses", len(body))],
               "after %s: the upstream sees exactly that one request" % what)
 
-    r1 = h.post(px, b"{}")
-    r2 = h.post(px, b"{}")
-    t.ok(r1.status == r2.status == 200, "two requests in a row")
-    t.diag("upstream connections for two sequential requests: %s and %s" %
-           (r1.header1("x-upstream-conn"), r2.header1("x-upstream-conn")))
+    # Sequential requests on one client connection share one upstream
+    # connection; so do requests on client connections one after another.
+    statuses = []
+    with px.connect() as c:
+        for i in range(5):
+            c.send(h.request_bytes(body=b'{"i":%d}' % i))
+            statuses.append(c.read_response().status)
+    t.is_(statuses, [200] * 5, "five requests on one keep-alive client connection")
+    t.is_(up.conn_count(), 1, "they used one upstream connection")
+    statuses = [h.post(px, b"{}").status for _ in range(5)]
+    t.is_(statuses, [200] * 5, "five more, each on a new client connection")
+    t.is_(up.conn_count(), 1, "they used the same upstream connection")
+    t.is_(sorted({q["conn"] for q in up.requests()}), [1],
+          "the upstream saw all ten requests on its first connection")
+
+    # Once the server has closed the pooled connection, the next request
+    # opens a new one, which resumes the TLS session.
+    r = h.post(px, b"{}", mode="idleclose:100")
+    t.is_(r.status, 200, "a request on a pooled connection the server then closes")
+    up.wait_event("end", timeout=5)
+    r = h.post(px, b"{}")
+    shakes = [e for e in up.events("tls") if e.get("ok")]
+    t.ok(r.status == 200 and up.conn_count() == 2,
+         "the next request goes on a second upstream connection (%d)" % up.conn_count())
+    t.is_([e.get("resumed") for e in shakes], [False, True],
+          "the first handshake is full, the second resumes the TLS session")
 
     # The server closes an idle connection (cleanly) after 100 ms.
     r = h.post(px, b"{}", mode="idleclose:100")
