@@ -389,6 +389,8 @@ struct client_out {
 	struct relay_report *report;    /* bytes, first byte time */
 	struct usage_scan *scan;        /* the body, as it passes */
 	struct dump *dump;              /* told what reached the client */
+	struct upstream *upstream;      /* until finish_upstream() */
+	bool keep_alive;                /* the response lets us reuse it */
 	bool rechunk;                   /* re-frame the body as chunks */
 	int held;                       /* iovecs of the held head, or 0 */
 	struct iovec iov[HEADERS_MAX / 2 + 16];
@@ -513,6 +515,20 @@ out_hold_head(struct client_out *o, const struct http_response *resp,
 }
 
 /*
+ * The upstream's side of the exchange is complete and none of its bytes
+ * are needed any more: give the connection back (to the pool, or close
+ * it).  This happens before the last write to the client, so that a
+ * client that has seen its answer complete finds the connection free
+ * for its next request, on this client connection or on a new one.
+ */
+static void
+finish_upstream(struct client_out *o, bool reusable)
+{
+	upstream_close(o->upstream, reusable && o->keep_alive);
+	o->upstream = NULL;
+}
+
+/*
  * Wait for the upstream's next bytes, after sending whatever the client
  * is owed.  Returns BODY_COMPLETE (meaning: go on) or the failure.
  */
@@ -544,12 +560,15 @@ relay_length_body(struct client_out *o, struct upstream *u,
     uint64_t remaining, const char *buffered, size_t buffered_length,
     struct relay_report *report)
 {
+	struct client *c = o->client;
 	size_t n = min_size(remaining, buffered_length);
 	bool excess = buffered_length > n;
 
+	remaining -= n;
+	if (remaining == 0)             /* all here: the upstream is done */
+		finish_upstream(o, !excess);
 	if (n > 0 && out_body(o, buffered, n) != IO_OK)
 		return BODY_CLIENT_FAILED;
-	remaining -= n;
 	while (remaining > 0) {
 		const unsigned char *data;
 		size_t length;
@@ -559,10 +578,20 @@ relay_length_body(struct client_out *o, struct upstream *u,
 		if (r != BODY_COMPLETE)
 			return r;
 		n = min_size(remaining, length);
+		remaining -= n;
+		if (remaining == 0 && n <= sizeof c->buf - c->end) {
+			/* The last piece is copied out, so that the
+			 * connection is free before the client sees the end. */
+			memcpy(c->buf + c->end, data, n);
+			upstream_consume(u, n);
+			finish_upstream(o, true);
+			if (out_body(o, c->buf + c->end, n) != IO_OK)
+				return BODY_CLIENT_FAILED;
+			break;
+		}
 		if (out_body(o, data, n) != IO_OK)
 			return BODY_CLIENT_FAILED;
 		upstream_consume(u, n);
-		remaining -= n;
 	}
 	if (out_flush(o) != IO_OK)      /* an empty body: the head alone */
 		return BODY_CLIENT_FAILED;
@@ -606,6 +635,7 @@ relay_chunked_body(struct client_out *o, struct upstream *u,
 				 * upstream_close() sees it. */
 				if (lent)
 					upstream_consume(u, consumed);
+				finish_upstream(o, lent || n == 0);
 				if (out_last_chunk(o) != IO_OK)
 					return BODY_CLIENT_FAILED;
 				return !lent && n > 0 ? BODY_COMPLETE_EXCESS :
@@ -934,6 +964,8 @@ relay_response(struct client *c, struct upstream *u,
 	out.report = report;
 	out.scan = &scan;
 	out.dump = dump;
+	out.upstream = u;
+	out.keep_alive = resp.keep_alive;
 	/* An HTTP/1.0 client gets a body of unknown length by close. */
 	out.rechunk = req->minor_version == 1 &&
 	    (resp.body == HTTP_BODY_CHUNKED || resp.body == HTTP_BODY_CLOSE);
@@ -951,6 +983,7 @@ relay_response(struct client *c, struct upstream *u,
 	out_hold_head(&out, &resp, keep_alive, req->minor_version, false);
 	switch (resp.body) {
 	case HTTP_BODY_NONE:
+		finish_upstream(&out, have == 0);
 		result = out_flush(&out) != IO_OK ? BODY_CLIENT_FAILED :
 		    have > 0 ? BODY_COMPLETE_EXCESS : BODY_COMPLETE;
 		break;
@@ -982,8 +1015,10 @@ relay_response(struct client *c, struct upstream *u,
 	usage_scan_end(&scan, report->end == ACCESS_COMPLETE, &report->usage);
 	report->keep_alive = keep_alive && (result == BODY_COMPLETE ||
 	    result == BODY_COMPLETE_EXCESS);
-	if (result == BODY_COMPLETE || result == BODY_COMPLETE_EXCESS)
-		upstream_close(u, result == BODY_COMPLETE && resp.keep_alive);
+	if (out.upstream == NULL)
+		;                       /* given back before the last write */
+	else if (result == BODY_COMPLETE || result == BODY_COMPLETE_EXCESS)
+		finish_upstream(&out, result == BODY_COMPLETE);
 	else
 		upstream_abort(u);
 	return STATUS_NONE;
