@@ -138,7 +138,7 @@
 #ifndef SHORT_TIMEOUTS
 #define POOL_IDLE_MS            (30 * 1000)
 #else
-#define POOL_IDLE_MS            3000    /* the test build, see below */
+#define POOL_IDLE_MS            5000    /* the test build, see below */
 #endif
 
 /* Timeouts, in milliseconds. */

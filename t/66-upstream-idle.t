@@ -3,7 +3,7 @@
 # after the last request, within POOL_IDLE_MS (plus a margin), the proxy
 # holds no socket to the upstream, neither ESTABLISHED nor CLOSE_WAIT
 # (one the server closed meanwhile).  Runs the short-timeouts build, whose
-# POOL_IDLE_MS is 3 s (src/bounds.h SHORT_TIMEOUTS).
+# POOL_IDLE_MS is 5 s (src/bounds.h SHORT_TIMEOUTS).
 import os
 import sys
 import threading
@@ -12,7 +12,7 @@ sys.dont_write_bytecode = True  # keep t/lib free of __pycache__
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import harness as h  # noqa: E402
 
-POOL_IDLE = 3.0         # seconds, SHORT_TIMEOUTS in src/bounds.h
+POOL_IDLE = 5.0         # seconds, SHORT_TIMEOUTS in src/bounds.h
 MARGIN = 8.0            # an upper bound for the wait, never a threshold
 TCP_STATES = {"01": "ESTABLISHED", "08": "CLOSE_WAIT", "06": "TIME_WAIT",
               "07": "CLOSE", "09": "LAST_ACK", "04": "FIN_WAIT1",
@@ -69,7 +69,7 @@ def main(t):
     # close_notify that the proxy, not reading an idle connection, never
     # sends; so POOL_IDLE_MS is longer than that in the test build.)
     expected = ["CLOSE_WAIT", "ESTABLISHED", "ESTABLISHED"]
-    h.wait_until(lambda: upstream_sockets(px.pid, up.port) == expected, 2.5)
+    h.wait_until(lambda: upstream_sockets(px.pid, up.port) == expected, 4.5)
     held = upstream_sockets(px.pid, up.port)
     t.ok(up.conn_count() == 3 and held == expected,
          "right after the traffic the proxy holds its three pooled connections, "

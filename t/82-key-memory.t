@@ -17,7 +17,7 @@ sys.dont_write_bytecode = True  # keep t/lib free of __pycache__
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import harness as h  # noqa: E402
 
-POOL_IDLE = 3.0         # seconds: POOL_IDLE_MS of the short-timeouts build
+POOL_IDLE = 5.0         # seconds: POOL_IDLE_MS of the short-timeouts build
 UNREADABLE_OK = ("[vvar]", "[vvar_vclock]", "[vsyscall]")
 
 
