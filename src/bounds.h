@@ -210,6 +210,19 @@
 /* At exit, how long the queued lines get to reach a slow stderr. */
 #define LOG_FLUSH_MS            1000
 
+/* --allow-user: users named on the command line (each is compared with
+ * every connection's UID; a handful is the use), the largest
+ * /etc/passwd read to resolve names (big sites have a few MB; local
+ * accounts are what matters here), the kernel's answer to one socket
+ * diagnostics request (one inet_diag_msg of 72 bytes and a few
+ * attributes), the netlink messages looked at in it, and how long that
+ * lookup may take (the kernel answers at once; 1 s means "broken"). */
+#define ALLOW_USERS_MAX         32
+#define PASSWD_FILE_MAX         (4 * 1024 * 1024)
+#define PEER_REPLY_MAX          2048
+#define PEER_REPLY_MESSAGES_MAX 8
+#define PEER_LOOKUP_TIMEOUT_MS  1000
+
 /* Accept errors such as EMFILE: wait this long before trying again. */
 #define ACCEPT_BACKOFF_MS       100
 

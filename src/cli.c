@@ -24,6 +24,7 @@ usage(FILE *out)
 "                           [--github-oidc --oidc-audience AUD\n"
 "                            --identity-provider-id ID --service-account-id ID\n"
 "                            --github-oidc-request-url URL]\n"
+"                           [--allow-user USER ...]\n"
 "\n"
 "Read an OpenAI API key from standard input and relay POST /v1/responses\n"
 "from 127.0.0.1 to the upstream with \"Authorization: Bearer <key>\" added.\n"
@@ -55,6 +56,9 @@ usage(FILE *out)
 "  --quiet              no access log\n"
 "  --dump-dir DIR       write each exchange to DIR as two JSON files (mode\n"
 "                       0600; they hold prompts and output in clear)\n"
+"  --allow-user USER    serve only connections from USER (a name in\n"
+"                       /etc/passwd or a numeric UID); repeatable;\n"
+"                       anyone else gets 403\n"
 "\n"
 "GitHub Actions workload identity (all five together; no API key exists):\n"
 "standard input holds $ACTIONS_ID_TOKEN_REQUEST_TOKEN instead of a key; the\n"
@@ -83,6 +87,21 @@ usage_error(const char *message, const char *argument)
 		    argument != NULL ? ": " : "", argument != NULL ? argument : "");
 	fputs("Try 'responses-api-proxy --help' for more information.\n", stderr);
 	return EXIT_USAGE;
+}
+
+/* A user name or UID as --allow-user takes it: 1 to 64 printable
+ * ASCII bytes, no space or ':' (the passwd(5) field separator). */
+static int
+check_user(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > 64)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (s[i] <= ' ' || s[i] > '~' || s[i] == ':')
+			return -1;
+	return 0;
 }
 
 static int
@@ -145,8 +164,8 @@ cli_parse(int argc, char **argv, struct config *config)
 	enum { OPT_PORT = 256, OPT_SERVER_INFO, OPT_HTTP_SHUTDOWN,
 	    OPT_ALLOW_WEBSOCKET, OPT_UPSTREAM_URL, OPT_CA_FILE,
 	    OPT_EGRESS_PROXY, OPT_DUMP_DIR, OPT_ORGANIZATION, OPT_PROJECT,
-	    OPT_ACCESS_LOG, OPT_QUIET, OPT_HELP, OPT_VERSION, OPT_GITHUB_OIDC,
-	    OPT_OIDC_AUDIENCE, OPT_IDENTITY_PROVIDER_ID, OPT_SERVICE_ACCOUNT_ID,
+	    OPT_ACCESS_LOG, OPT_QUIET, OPT_ALLOW_USER, OPT_HELP, OPT_VERSION,
+	    OPT_GITHUB_OIDC, OPT_OIDC_AUDIENCE, OPT_IDENTITY_PROVIDER_ID, OPT_SERVICE_ACCOUNT_ID,
 	    OPT_GITHUB_OIDC_REQUEST_URL };
 	static const struct option options[] = {
 		{ "port",          required_argument, NULL, OPT_PORT },
@@ -169,6 +188,7 @@ cli_parse(int argc, char **argv, struct config *config)
 		    OPT_SERVICE_ACCOUNT_ID },
 		{ "github-oidc-request-url", required_argument, NULL,
 		    OPT_GITHUB_OIDC_REQUEST_URL },
+		{ "allow-user",    required_argument, NULL, OPT_ALLOW_USER },
 		{ "help",          no_argument,       NULL, OPT_HELP },
 		{ "version",       no_argument,       NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -257,6 +277,13 @@ cli_parse(int argc, char **argv, struct config *config)
 			if (*optarg == '\0')
 				return usage_error("empty --dump-dir path", NULL);
 			config->dump_dir = optarg;
+			break;
+		case OPT_ALLOW_USER:
+			if (check_user(optarg) != 0)
+				return usage_error("invalid --allow-user", optarg);
+			if (config->allow_user_count == ALLOW_USERS_MAX)
+				return usage_error("too many --allow-user", NULL);
+			config->allow_user[config->allow_user_count++] = optarg;
 			break;
 		case 'h':
 		case OPT_HELP:

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bounds.h"
 #include "egress.h"
 #include "url.h"
 
@@ -49,6 +50,11 @@ struct config {
 	bool quiet;                     /* no access log */
 	struct workload_options workload;
 	const char *dump_dir;           /* NULL: no dumps */
+	/* --allow-user, as given (names or UIDs); main resolves them into
+	 * allowed_uids.  A count of 0: every local user may connect. */
+	const char *allow_user[ALLOW_USERS_MAX];
+	uint32_t allowed_uids[ALLOW_USERS_MAX];
+	size_t allow_user_count;
 };
 
 /*

@@ -4,7 +4,7 @@
  *   1. harden the process (before the key exists, before any thread)
  *   2. parse the command line, choose the egress proxy (the one place
  *      that reads the environment), scrub the environment, load the
- *      trust anchors, open --dump-dir
+ *      trust anchors, open --dump-dir, resolve the --allow-user names
  *   3. read the key from standard input into locked memory (or, with
  *      --github-oidc, the GitHub request credential, and get the first
  *      access token with it)
@@ -37,6 +37,7 @@
 #include "serverinfo.h"
 #include "trust.h"
 #include "upstream.h"
+#include "users.h"
 #include "workload.h"
 
 #define EXIT_STARTUP 1
@@ -46,6 +47,7 @@
 #define UNPRIVILEGED_PORT_START_DEFAULT 1024
 #define UNPRIVILEGED_PORT_START_FILE \
 	"/proc/sys/net/ipv4/ip_unprivileged_port_start"
+#define PASSWD_PATH "/etc/passwd"
 
 /* The parsed configuration, fixed once serving starts. */
 static struct config config;
@@ -185,6 +187,89 @@ open_access_log(void)
 	return 0;
 }
 
+/* Read PASSWD_PATH whole into a new buffer; 0, or -1 after saying why. */
+static int
+read_passwd(char **text, size_t *length)
+{
+	char *buf = malloc(PASSWD_FILE_MAX + 1);
+	size_t have = 0;
+	int fd, saved;
+
+	if (buf == NULL) {
+		log_message(PASSWD_PATH ": out of memory");
+		return -1;
+	}
+	if ((fd = open(PASSWD_PATH, O_RDONLY | O_CLOEXEC)) < 0)
+		goto fail;
+	while (have <= PASSWD_FILE_MAX) {
+		ssize_t n = read(fd, buf + have, PASSWD_FILE_MAX + 1 - have);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			saved = errno;
+			close(fd);
+			errno = saved;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		have += (size_t)n;
+	}
+	close(fd);
+	if (have > PASSWD_FILE_MAX) {
+		log_message(PASSWD_PATH ": larger than %d bytes", PASSWD_FILE_MAX);
+		free(buf);
+		return -1;
+	}
+	*text = buf;
+	*length = have;
+	return 0;
+fail:
+	log_message(PASSWD_PATH ": %s", strerror(errno));
+	free(buf);
+	return -1;
+}
+
+/*
+ * --allow-user: a numeric UID stands for itself; a name is looked up in
+ * /etc/passwd, read here once (a static musl binary has no NSS).
+ * Returns 0, or -1 after saying why.
+ */
+static int
+resolve_allowed_users(void)
+{
+	char *passwd = NULL;
+	size_t length = 0, i;
+	int r = -1;
+
+	for (i = 0; i < config.allow_user_count; i++) {
+		const char *name = config.allow_user[i];
+		uint32_t *uid = &config.allowed_uids[i];
+		int found;
+
+		if (users_parse_uid(name, strlen(name), uid) == 0)
+			continue;
+		if (passwd == NULL && read_passwd(&passwd, &length) != 0)
+			goto out;
+		found = users_find(passwd, length, name, strlen(name), uid);
+		if (found == 0) {
+			log_message("--allow-user %s: no such user in "
+			    PASSWD_PATH, name);
+			goto out;
+		}
+		if (found < 0) {
+			log_message("--allow-user %s: " PASSWD_PATH
+			    " gives it no valid UID", name);
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	free(passwd);
+	return r;
+}
+
 static int
 load_anchors(void)
 {
@@ -308,7 +393,8 @@ main(int argc, char **argv)
 	if ((status = configure_egress()) != 0)
 		return status;
 	harden_scrub_environment();
-	if (load_anchors() != 0 || open_access_log() != 0)
+	if (load_anchors() != 0 || open_access_log() != 0 ||
+	    resolve_allowed_users() != 0)
 		return EXIT_STARTUP;
 	if (serve_limit_connections(&descriptors) != 0) {
 		log_message("descriptor limit (RLIMIT_NOFILE) %llu is too low: "
@@ -377,6 +463,7 @@ main(int argc, char **argv)
 	}
 
 	relay_configure(config.organization, config.project);
+	serve_allow_users(config.allowed_uids, config.allow_user_count);
 	serve_run(listen_fd, config.http_shutdown, config.allow_websocket);
 	serverinfo_remove(&server_info);
 	serve_finish(listen_fd);

@@ -26,6 +26,7 @@ struct client {
 	size_t start, end;
 	unsigned long served;           /* requests forwarded so far */
 	uint16_t peer_port;             /* the client's port, for the log */
+	long peer_uid;                  /* its UID from --allow-user, or -1 */
 	int64_t request_start;          /* clock_ms() at the request's first byte */
 	char buf[REQUEST_HEAD_MAX];
 	/* Page-aligned, so that an idle connection can give all of it back. */

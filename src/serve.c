@@ -32,6 +32,7 @@
 #include "bounds.h"
 #include "json.h"
 #include "log.h"
+#include "peer.h"
 #include "policy.h"
 #include "relay.h"
 #include "serve.h"
@@ -49,6 +50,8 @@ static int connection_limit = CONNECTIONS_MAX;
 static int spare_fd = -1;
 static bool shutdown_enabled;
 static bool websocket_enabled;
+static uint32_t allowed_uids[ALLOW_USERS_MAX];
+static size_t allowed_count;          /* 0: everyone may connect */
 static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t count_zero;
 
@@ -205,7 +208,7 @@ respond_with(struct client *c, enum status status, const char *why,
 		int64_t now = clock_ms();
 
 		access_log(&(struct access_record){
-		    .port = c->peer_port, .uid = -1,
+		    .port = c->peer_port, .uid = c->peer_uid,
 		    .method = method, .target = target, .status = (int)status,
 		    .request_bytes = request_bytes,
 		    .response_bytes = (uint64_t)body_length,
@@ -229,7 +232,7 @@ log_relayed(const struct client *c, struct slice method,
     const struct relay_report *report)
 {
 	access_log(&(struct access_record){
-	    .port = c->peer_port, .uid = -1,
+	    .port = c->peer_port, .uid = c->peer_uid,
 	    .method = method, .target = { "/v1/responses", 13 },
 	    .status = report->upstream_code,
 	    .request_bytes = report->request_bytes,
@@ -487,13 +490,58 @@ linger:
 	return false;
 }
 
+void
+serve_allow_users(const uint32_t *uids, size_t count)
+{
+	if (count > ALLOW_USERS_MAX)
+		count = ALLOW_USERS_MAX;
+	memcpy(allowed_uids, uids, count * sizeof uids[0]);
+	allowed_count = count;
+}
+
+/*
+ * --allow-user: the user owning the client's end, from the kernel, must
+ * be listed.  Answers 403 itself when not; a failed lookup refuses.
+ */
+static bool
+client_allowed(struct client *c)
+{
+	char why[160];
+	const char *lookup;
+	uint32_t uid;
+	size_t i;
+
+	if (allowed_count == 0)
+		return true;
+	if (peer_uid(c->fd, &uid, &lookup) != 0) {
+		snprintf(why, sizeof why, "refused by --allow-user: cannot "
+		    "tell which user the client is (%s)", lookup);
+		respond(c, STATUS_FORBIDDEN, why, (struct slice){ NULL, 0 },
+		    (struct slice){ NULL, 0 }, 0);
+		return false;
+	}
+	c->peer_uid = (long)uid;
+	for (i = 0; i < allowed_count; i++)
+		if (allowed_uids[i] == uid)
+			return true;
+	snprintf(why, sizeof why, "refused by --allow-user: user %lu may "
+	    "not use this proxy", (unsigned long)uid);
+	respond(c, STATUS_FORBIDDEN, why, (struct slice){ NULL, 0 },
+	    (struct slice){ NULL, 0 }, 0);
+	return false;
+}
+
 static void *
 connection_thread(void *arg)
 {
 	struct client *c = arg;
 
-	while (wait_for_request(c) && serve_request(c))
-		;
+	if (client_allowed(c)) {
+		while (wait_for_request(c) && serve_request(c))
+			;
+	} else {
+		lingering_close(c);
+	}
 	close(c->fd);
 	munmap(c, sizeof *c);
 	pthread_mutex_lock(&count_lock);
@@ -573,6 +621,7 @@ start_connection(int fd, uint16_t port, pthread_attr_t *attr)
 	c->fd = fd;
 	c->wake_fd = shutdown_pipe[0];
 	c->peer_port = port;
+	c->peer_uid = -1;
 	atomic_fetch_add(&connection_count, 1);
 	if (pthread_create(&thread, attr, connection_thread, c) != 0) {
 		atomic_fetch_sub(&connection_count, 1);

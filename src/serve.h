@@ -6,6 +6,7 @@
 #define SERVE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -35,6 +36,16 @@ int serve_limit_connections(unsigned long long *descriptors);
  * ignored.  Call once, before any thread exists.  Returns 0 or -1.
  */
 int serve_init(void);
+
+/*
+ * Serve only clients whose end of the connection belongs to one of
+ * uids[0..count) (copied; count at most ALLOW_USERS_MAX), as the kernel
+ * tells (peer.h), looked up once per connection before any byte of it
+ * is read.  Anyone else, and any connection whose owner cannot be
+ * found, gets 403 and is closed.  Call before serve_run(); count 0 (or
+ * no call) serves every local user.
+ */
+void serve_allow_users(const uint32_t *uids, size_t count);
 
 /*
  * Accept connections until shutdown is requested (GET /shutdown when
