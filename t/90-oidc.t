@@ -73,6 +73,7 @@ class Rig:
                     "%s %s \"$@\"\n" % (hosts, h.proxy_path()))
         os.chmod(self.wrapper, 0o755)
         self.credentials = []
+        self.dump_dir = t.path("dumps")
 
     def control(self, github=None, exchange=None):
         with open(self.control_path + ".tmp", "w") as f:
@@ -354,8 +355,8 @@ def lifecycle(t, rig):
     # --- injection ----------------------------------------------------------
     rig.control()
     cred = credential()
-    px = rig.proxy(cred=cred, env=h.clean_env(
-        {"ACTIONS_ID_TOKEN_REQUEST_TOKEN": cred}))
+    px = rig.proxy(args=oidc_args() + ["--dump-dir", rig.dump_dir], cred=cred,
+                   env=h.clean_env({"ACTIONS_ID_TOKEN_REQUEST_TOKEN": cred}))
     with open("/proc/%d/environ" % px.pid, "rb") as f:
         environ = f.read()
     t.ok(b"ACTIONS_ID_TOKEN_REQUEST_TOKEN" not in environ and
@@ -483,6 +484,14 @@ def no_secret_shows(t, rig, answers):
                       for s in secrets if s.encode() in data]
     t.is_(leaks, [], "no credential, JWT or access token (%d of them) in "
           "any proxy's stdout or stderr" % len(secrets))
+    dumps = []
+    for name in sorted(os.listdir(rig.dump_dir)):
+        with open(os.path.join(rig.dump_dir, name), "rb") as f:
+            dumps.append(f.read())
+    t.ok(len(dumps) >= 2 and any(b'"[REDACTED]"' in d for d in dumps),
+         "the lifecycle proxy wrote --dump-dir dumps (%d files)" % len(dumps))
+    t.is_([s[:12] for s in secrets if any(s.encode() in d for d in dumps)], [],
+          "no credential, JWT or access token in any dump")
     bodies = [a.raw for a in answers]
     t.ok(len(bodies) > 0 and not any(s.encode() in b for b in bodies
                                       for s in secrets),
