@@ -172,7 +172,7 @@ class TAP:
                       if os.path.abspath(f.filename) != here]
             where = "%s line %d" % (os.path.basename(frames[-1].filename),
                                     frames[-1].lineno) if frames else "?"
-            self.diag("  Failed test '%s'\n  at %s." % (name, where))
+            self.fail_diag("  Failed test '%s'\n  at %s." % (name, where))
         return bool(cond)
 
     def skip(self, reason, count=1):
@@ -180,28 +180,33 @@ class TAP:
             self.n += 1
             print("ok %d # skip %s" % (self.n, reason), flush=True)
 
-    def diag(self, msg):
+    def diag(self, msg, stream=None):
         for line in str(msg).splitlines() or [""]:
-            print("# " + line, flush=True)
+            print("# " + line, file=stream or sys.stdout, flush=True)
+
+    def fail_diag(self, msg):
+        """Why a test failed: on stderr, so prove shows it without -v."""
+        sys.stdout.flush()
+        self.diag(msg, sys.stderr)
 
     def is_(self, got, expected, name=""):
         good = self.ok(got == expected, name)
         if not good:
-            self.diag("         got: %s\n    expected: %s" %
+            self.fail_diag("         got: %s\n    expected: %s" %
                       (_short(got), _short(expected)))
         return good
 
     def isnt(self, got, unexpected, name=""):
         good = self.ok(got != unexpected, name)
         if not good:
-            self.diag("         got: %s\n    expected: anything else" % _short(got))
+            self.fail_diag("         got: %s\n    expected: anything else" % _short(got))
         return good
 
     def like(self, got, regex, name=""):
         text = got.decode("latin-1") if isinstance(got, bytes) else str(got)
         good = self.ok(got is not None and re.search(regex, text) is not None, name)
         if not good:
-            self.diag("                  %s\n    doesn't match '%s'" %
+            self.fail_diag("                  %s\n    doesn't match '%s'" %
                       (_short(got), regex))
         return good
 
@@ -209,7 +214,7 @@ class TAP:
         text = got.decode("latin-1") if isinstance(got, bytes) else str(got)
         good = self.ok(re.search(regex, text) is None, name)
         if not good:
-            self.diag("                  %s\n          matches '%s'" %
+            self.fail_diag("                  %s\n          matches '%s'" %
                       (_short(got), regex))
         return good
 

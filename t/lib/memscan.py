@@ -30,7 +30,10 @@ def scan(pid, needle):
                 mem.seek(start)
                 data = mem.read(end - start)
             except OSError:
-                unreadable.append(name or hex(start))
+                # A mapping unmapped meanwhile (a connection thread that
+                # just ended) is not a hole in the scan.
+                if (start, end, perms, name) in mappings(pid):
+                    unreadable.append(name or hex(start))
                 continue
             i = data.find(needle)
             while i >= 0:
