@@ -20,19 +20,20 @@ clock_ms(void)
 }
 
 enum io_result
-io_wait(int fd, short events, int64_t deadline, int wake_fd)
+io_wait_also(int fd, short events, int64_t deadline, int wake_fd, int also_fd)
 {
 	for (;;) {
-		struct pollfd p[2] = {
+		struct pollfd p[3] = {          /* poll(2) skips fds below 0 */
 			{ fd, events, 0 },
 			{ wake_fd, POLLIN, 0 },
+			{ also_fd, POLLIN | POLLRDHUP, 0 },
 		};
 		int64_t left = deadline - clock_ms();
 		int n;
 
 		if (left <= 0)
 			return IO_TIMEOUT;
-		n = poll(p, wake_fd >= 0 ? 2 : 1, left > 60000 ? 60000 : (int)left);
+		n = poll(p, 3, left > 60000 ? 60000 : (int)left);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -40,8 +41,10 @@ io_wait(int fd, short events, int64_t deadline, int wake_fd)
 		}
 		if (n == 0)
 			continue;       /* re-check the deadline */
-		if (wake_fd >= 0 && p[1].revents != 0)
+		if (p[1].revents != 0)
 			return IO_WOKEN;
+		if (p[2].revents != 0)
+			return IO_ALSO;
 		if (p[0].revents & POLLNVAL)
 			return IO_ERROR;
 		return IO_OK;           /* readiness, HUP or ERR: the call tells */
@@ -133,12 +136,4 @@ io_write_all(int fd, struct iovec *iov, int count, int64_t deadline)
 		}
 	}
 	return IO_OK;
-}
-
-void
-io_reset_on_close(int fd, bool on)
-{
-	struct linger l = { on ? 1 : 0, 0 };
-
-	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
 }

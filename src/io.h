@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -20,7 +21,8 @@ enum io_result {
 	IO_ERROR = -2,          /* reset, or another socket error */
 	IO_TIMEOUT = -3,        /* the deadline passed */
 	IO_WOKEN = -4,          /* wake_fd became readable: shutting down */
-	IO_CLIENT_GONE = -5     /* the watched client hung up */
+	IO_CLIENT_GONE = -5,    /* the watched client hung up */
+	IO_ALSO = -6            /* see io_wait_also() */
 };
 
 /* Milliseconds on the monotonic clock. */
@@ -28,9 +30,18 @@ int64_t clock_ms(void);
 
 /*
  * Wait until fd has any of `events` (POLLIN, POLLOUT) or the deadline.
- * Returns IO_OK, IO_TIMEOUT, IO_WOKEN or IO_ERROR.
+ * Returns IO_OK, IO_TIMEOUT, IO_WOKEN or IO_ERROR; io_wait_also() also
+ * watches `also_fd` (unless -1) for input or hang-up, and returns
+ * IO_ALSO for it.
  */
-enum io_result io_wait(int fd, short events, int64_t deadline, int wake_fd);
+enum io_result io_wait_also(int fd, short events, int64_t deadline,
+    int wake_fd, int also_fd);
+
+static inline enum io_result
+io_wait(int fd, short events, int64_t deadline, int wake_fd)
+{
+	return io_wait_also(fd, events, deadline, wake_fd, -1);
+}
 
 /*
  * Wait until fd has any of `events` or the deadline, giving up when
@@ -62,6 +73,12 @@ enum io_result io_write_all(int fd, struct iovec *iov, int count,
  * reset the connection (SO_LINGER 0) rather than end it with a FIN; off
  * restores the normal close.
  */
-void io_reset_on_close(int fd, bool on);
+static inline void
+io_reset_on_close(int fd, bool on)
+{
+	struct linger l = { on ? 1 : 0, 0 };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
 
 #endif

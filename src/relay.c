@@ -13,6 +13,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -174,6 +176,99 @@ write_request_head(struct upstream *u, const struct http_request *req,
 	return UPSTREAM_OK;
 }
 
+/* --- upstream connections kept by their client connections --- */
+
+/* Every live client connection, for take_kept() to look through. */
+static struct {
+	pthread_mutex_t lock;
+	struct client *first;
+} clients = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Keep `u` for this client's next request, published for others. */
+static void
+keep(struct client *c, struct upstream *u)
+{
+	c->kept_fd = upstream_socket(u);
+	atomic_store(&c->upstream, u);
+}
+
+/* This client's kept connection, unless another request took it. */
+static struct upstream *
+take_own(struct client *c)
+{
+	c->kept_fd = -1;
+	return atomic_exchange(&c->upstream, NULL);
+}
+
+/* Another client's kept connection, for a request whose client kept
+ * none (a new client connection, mostly): a walk under a lock. */
+static struct upstream *
+take_kept(void)
+{
+	struct upstream *u = NULL;
+	struct client *c;
+
+	pthread_mutex_lock(&clients.lock);
+	for (c = clients.first; c != NULL && u == NULL; c = c->next)
+		if (atomic_load(&c->upstream) != NULL)
+			u = atomic_exchange(&c->upstream, NULL);
+	pthread_mutex_unlock(&clients.lock);
+	return u;
+}
+
+void
+relay_client(struct client *c, enum client_step step)
+{
+	struct upstream *u;
+
+	if (step == CLIENT_START) {
+		atomic_init(&c->upstream, NULL);
+		c->kept_fd = -1;
+		pthread_mutex_lock(&clients.lock);
+		if ((c->next = clients.first) != NULL)
+			c->next->link = &c->next;
+		c->link = &clients.first;
+		clients.first = c;
+		pthread_mutex_unlock(&clients.lock);
+		return;
+	}
+	/* The kept connection first: until it is pooled others can take it. */
+	if ((u = take_own(c)) != NULL && step == CLIENT_UPSTREAM_EVENT)
+		upstream_abort(u);
+	else if (u != NULL)
+		(void)upstream_close(u, true, false);
+	if (step != CLIENT_END)
+		return;
+	pthread_mutex_lock(&clients.lock);
+	if ((*c->link = c->next) != NULL)
+		c->next->link = c->link;
+	pthread_mutex_unlock(&clients.lock);
+}
+
+/*
+ * An upstream connection for a request: the one this client kept (it
+ * was watched while the client waited, so it is used without a check),
+ * or, unless `fresh`, a pooled one, or a new one.  When this client kept
+ * none, one kept by another, idle client first goes to the pool, which
+ * checks it as it checks every pooled connection.
+ */
+static enum upstream_error
+take_connection(struct client *c, bool fresh, struct upstream **out,
+    bool *reused)
+{
+	struct upstream *u;
+
+	if (!fresh && (u = take_own(c)) != NULL) {
+		*reused = true;
+		*out = u;
+		return UPSTREAM_OK;
+	}
+	if (!fresh && (u = take_kept()) != NULL)
+		(void)upstream_close(u, true, false);
+	return upstream_open(out, c->fd,
+	    clock_ms() + UPSTREAM_CONNECT_TIMEOUT_MS, fresh, reused);
+}
+
 /*
  * Connect (or take a pooled connection) and send the head, with the body
  * bytes already buffered when the body has a length.  A pooled
@@ -197,9 +292,8 @@ open_and_send_head(struct client *c, const struct http_request *req,
 		struct upstream *u;
 		bool reused;
 
-		e = upstream_open(&u, c->fd,
-		    clock_ms() + UPSTREAM_CONNECT_TIMEOUT_MS, attempt > 0, &reused);
-		if (e != UPSTREAM_OK)
+		if ((e = take_connection(c, attempt > 0, &u, &reused)) !=
+		    UPSTREAM_OK)
 			return e;
 		upstream_set_deadline(u, clock_ms() + UPSTREAM_SEND_TIMEOUT_MS);
 		if ((e = write_request_head(u, req, auth, false)) == UPSTREAM_OK &&
@@ -391,7 +485,8 @@ struct client_out {
 	struct usage_scan *scan;        /* the body, as it passes */
 	struct dump *dump;              /* told what reached the client */
 	struct upstream *upstream;      /* until finish_upstream() */
-	bool keep_alive;                /* the response lets us reuse it */
+	bool upstream_keep_alive;       /* the response lets us reuse it */
+	bool client_keep_alive;         /* the client connection goes on */
 	bool rechunk;                   /* re-frame the body as chunks */
 	int held;                       /* iovecs of the held head, or 0 */
 	struct iovec iov[HEADERS_MAX / 2 + 16];
@@ -517,16 +612,20 @@ out_hold_head(struct client_out *o, const struct http_response *resp,
 
 /*
  * The upstream's side of the exchange is complete and none of its bytes
- * are needed any more: give the connection back (to the pool, or close
- * it).  This happens before the last write to the client, so that a
- * client that has seen its answer complete finds the connection free
- * for its next request, on this client connection or on a new one.
+ * are needed any more: keep the connection for this client's next
+ * request, pool it, or close it.  This happens before the last write to
+ * the client, so that a client that has seen its answer complete finds
+ * the connection free, on this client connection or on a new one.
  */
-static void
+static inline void
 finish_upstream(struct client_out *o, bool reusable)
 {
-	upstream_close(o->upstream, reusable && o->keep_alive);
+	struct upstream *u = o->upstream;
+
 	o->upstream = NULL;
+	if (upstream_close(u, reusable && o->upstream_keep_alive,
+	    o->client_keep_alive))
+		keep(o->client, u);
 }
 
 /*
@@ -633,7 +732,7 @@ relay_chunked_body(struct client_out *o, struct upstream *u,
 			consumed += used;
 			if (step == CHUNKED_DONE) {
 				/* Surplus still lent stays unconsumed, and
-				 * upstream_close() sees it. */
+				 * finish_upstream() sees it. */
 				if (lent)
 					upstream_consume(u, consumed);
 				finish_upstream(o, lent || n == 0);
@@ -804,7 +903,7 @@ websocket_pump(struct client *c, struct upstream *u,
 			}
 		}
 	}
-	upstream_close(u, false);
+	(void)upstream_close(u, false, false);
 }
 
 /*
@@ -969,7 +1068,6 @@ relay_response(struct client *c, struct upstream *u,
 	out.scan = &scan;
 	out.dump = dump;
 	out.upstream = u;
-	out.keep_alive = resp.keep_alive;
 	/* An HTTP/1.0 client gets a body of unknown length by close. */
 	out.rechunk = req->minor_version == 1 &&
 	    (resp.body == HTTP_BODY_CHUNKED || resp.body == HTTP_BODY_CLOSE);
@@ -982,6 +1080,8 @@ relay_response(struct client *c, struct upstream *u,
 	    resp.body != HTTP_BODY_LENGTH && !out.rechunk;
 	if (by_close)
 		io_reset_on_close(c->fd, true);
+	out.upstream_keep_alive = resp.keep_alive;
+	out.client_keep_alive = keep_alive;
 	rest = c->response_head + head;
 	have -= head;
 	out_hold_head(&out, &resp, keep_alive, req->minor_version, false);
@@ -1020,11 +1120,11 @@ relay_response(struct client *c, struct upstream *u,
 	report->keep_alive = keep_alive && (result == BODY_COMPLETE ||
 	    result == BODY_COMPLETE_EXCESS);
 	if (out.upstream == NULL)
-		;                       /* given back before the last write */
-	else if (result == BODY_COMPLETE || result == BODY_COMPLETE_EXCESS)
-		finish_upstream(&out, result == BODY_COMPLETE);
-	else
+		;                       /* finished before the last write */
+	else if (result != BODY_COMPLETE && result != BODY_COMPLETE_EXCESS)
 		upstream_abort(u);
+	else
+		finish_upstream(&out, result == BODY_COMPLETE);
 	return STATUS_NONE;
 }
 

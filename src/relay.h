@@ -15,10 +15,22 @@
 #include "status.h"
 #include "usage.h"
 
+#include <stdatomic.h>
+
+struct upstream;
+
 /*
  * A client connection and its buffers, owned by its thread (allocated
  * by serve.c).  buf holds the current request head, then body bytes and
  * any pipelined requests; [start, end) is what has not been used yet.
+ *
+ * After a complete exchange the upstream connection stays with its
+ * client connection (`upstream`) for the next request, while both stay
+ * open: no pool lock, no liveness poll and no other thread's cache on
+ * the keep-alive path.  serve.c gives it to the shared pool once the
+ * client is idle for a moment or gone.  Until then a request that finds
+ * the pool empty may take it (an atomic exchange decides who has it), so
+ * that a kept connection is as available as a pooled one.
  */
 struct client {
 	int fd;
@@ -28,6 +40,11 @@ struct client {
 	uint16_t peer_port;             /* the client's port, for the log */
 	long peer_uid;                  /* its UID from --allow-user, or -1 */
 	int64_t request_start;          /* clock_ms() at the request's first byte */
+	_Atomic(struct upstream *) upstream; /* kept, or NULL */
+	int kept_fd;                    /* its socket, or -1: to watch while
+					 * idle (an event: the server closed
+					 * it, or another request took it) */
+	struct client *next, **link;    /* the clients that may keep one */
 	char buf[REQUEST_HEAD_MAX];
 	/* Page-aligned, so that an idle connection can give all of it back. */
 	_Alignas(4096) char response_head[RESPONSE_HEAD_MAX];
@@ -84,5 +101,18 @@ enum status relay_forward(struct client *client,
 enum status relay_websocket(struct client *client,
     const struct http_request *req, size_t head_length, struct slice key,
     struct relay_report *report);
+
+/*
+ * What a client connection's thread tells the relay between requests:
+ * the connection starts (before its first request); it has been idle a
+ * while (its kept upstream connection goes to the pool); the kept
+ * connection's socket had an event while it waited (the server closed
+ * it, or another request took it: it is closed, if still kept); the
+ * connection ends (the kept one goes to the pool).
+ */
+enum client_step {
+	CLIENT_START, CLIENT_IDLE, CLIENT_UPSTREAM_EVENT, CLIENT_END
+};
+void relay_client(struct client *client, enum client_step step);
 
 #endif

@@ -316,8 +316,9 @@ shed_idle_memory(struct client *c)
  * Wait for the next request's first bytes, or bytes already buffered
  * (pipelining).  This runs in the thread's outermost frame, so that an
  * idle connection can give back all the stack its last request used.
- * Returns false when the connection should close: idle timeout, the
- * client's close, or shutdown.
+ * A client idle for IDLE_SHED_MS also gives its upstream connection to
+ * the shared pool.  Returns false when the connection should close: idle
+ * timeout, the client's close, or shutdown.
  */
 static bool
 wait_for_request(struct client *c)
@@ -330,12 +331,20 @@ wait_for_request(struct client *c)
 		c->end -= c->start;
 		c->start = 0;
 	}
-	if (c->end > 0)
+	if (c->end > 0) {
+		/* Pipelined: the pool checks the kept connection. */
+		relay_client(c, CLIENT_IDLE);
 		return true;
+	}
 	if (c->served > 0) {
-		r = io_wait(c->fd, POLLIN, clock_ms() + IDLE_SHED_MS, c->wake_fd);
+		/* The same poll watches the upstream connection kept for
+		 * this client, and lets it go when its server closes it. */
+		while ((r = io_wait_also(c->fd, POLLIN, clock_ms() +
+		    IDLE_SHED_MS, c->wake_fd, c->kept_fd)) == IO_ALSO)
+			relay_client(c, CLIENT_UPSTREAM_EVENT);
 		if (r != IO_TIMEOUT)
 			return r == IO_OK;
+		relay_client(c, CLIENT_IDLE);
 		shed_idle_memory(c);
 	}
 	return io_wait(c->fd, POLLIN, deadline, c->wake_fd) == IO_OK;
@@ -537,8 +546,10 @@ connection_thread(void *arg)
 	struct client *c = arg;
 
 	if (client_allowed(c)) {
+		relay_client(c, CLIENT_START);
 		while (wait_for_request(c) && serve_request(c))
 			;
+		relay_client(c, CLIENT_END);
 	} else {
 		lingering_close(c);
 	}

@@ -599,8 +599,9 @@ destroy(struct upstream *u, bool clean)
 }
 
 /*
- * True when an idle connection is still usable: not expired, nothing to
- * read and no EOF.  This check is what lets a request go to a pooled
+ * An idle connection is still usable when there is nothing to read and
+ * no EOF (and, in the pool, it has not expired: idle_connection_alive).
+ * This check is what lets a request go to a pooled
  * connection at all: a server may close an idle connection at any
  * moment, and once our request has left on a connection the server had
  * already closed, it cannot be retried (POST is not idempotent).  So it
@@ -611,9 +612,7 @@ idle_connection_alive(struct upstream *u, int64_t now)
 {
 	struct pollfd p = { u->fd, POLLIN | POLLRDHUP, 0 };
 
-	if (now - u->idle_since > POOL_IDLE_MS)
-		return false;
-	return poll(&p, 1, 0) == 0;
+	return now - u->idle_since <= POOL_IDLE_MS && poll(&p, 1, 0) == 0;
 }
 
 /* The newest idle connection that is still alive, or NULL.  The lock is
@@ -795,23 +794,27 @@ reaper_start(void)
 	return shared.reaper_running;
 }
 
-void
-upstream_close(struct upstream *u, bool reusable)
+bool
+upstream_close(struct upstream *u, bool reusable, bool keep)
 {
 	/* Bytes the response did not account for: not reusable. */
 	if (!reusable || u->duplex || u->staged_start != u->staged_end ||
 	    (u->tls ? (br_ssl_engine_current_state(&u->client.eng) &
-	    BR_SSL_RECVAPP) != 0 : u->plain_in_start != u->plain_in_end)) {
+	    (BR_SSL_RECVAPP | BR_SSL_CLOSED)) != 0 :
+	    u->plain_in_start != u->plain_in_end)) {
 		destroy(u, true);
-		return;
+		return false;
 	}
+	u->sent_anything = false;
+	if (keep)
+		return true;
 	u->client_fd = -1;
 	u->idle_since = clock_ms();
 	pthread_mutex_lock(&shared.lock);
 	if (shared.idle_count == POOL_MAX || !reaper_start()) {
 		pthread_mutex_unlock(&shared.lock);
 		destroy(u, true);
-		return;
+		return false;
 	}
 	/* A reaper with idle connections already wakes before this one
 	 * expires; one with none waits for this signal. */
@@ -821,6 +824,7 @@ upstream_close(struct upstream *u, bool reusable)
 	shared.idle = u;
 	shared.idle_count++;
 	pthread_mutex_unlock(&shared.lock);
+	return false;
 }
 
 const struct url *

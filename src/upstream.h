@@ -91,18 +91,21 @@ enum upstream_error upstream_open_duplex(struct upstream **out,
  * configured upstream (a token endpoint), with the same trust anchors
  * and TLS settings; no pool, no session cache, no client to watch, and
  * no egress proxy (it is configured for the upstream alone).
- * Use it like a pooled one; end it with upstream_close(u, false) or
- * upstream_abort().
+ * Use it like a pooled one; end it with upstream_close(u, false, false)
+ * or upstream_abort().
  */
 enum upstream_error upstream_open_to(struct upstream **out,
     const struct url *target, int64_t deadline);
 
 /*
- * After a complete exchange: give the connection to the pool when
- * `reusable` (correctly framed, keep-alive) and nothing is left unread;
- * otherwise close it cleanly (TLS close_notify), wiping what it held.
+ * After a complete exchange: when `reusable` (correctly framed,
+ * keep-alive) and nothing is left unread, leave the connection to the
+ * caller for its client's next request (`keep`: returns true; set its
+ * deadline anew before use) or give it to the pool; otherwise close it
+ * cleanly (TLS close_notify), wiping what it held.  Returns true only
+ * when the caller keeps it.
  */
-void upstream_close(struct upstream *u, bool reusable);
+bool upstream_close(struct upstream *u, bool reusable, bool keep);
 
 /*
  * After a failure or an abandoned exchange: close at once, no

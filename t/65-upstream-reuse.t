@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # Upstream connections that the proxy keeps for reuse: sequential requests,
 # on one client connection or on several, share one upstream connection; a
+# keep-alive client connection keeps its own between requests; a
 # new one resumes the TLS session.  A connection goes back
 # for reuse only after a complete exchange, and one the server has closed
 # meanwhile is not used to fail a request.
@@ -59,6 +60,49 @@ def main(t):
          "the next request goes on a second upstream connection (%d)" % up.conn_count())
     t.is_([e.get("resumed") for e in shakes], [False, True],
           "the first handshake is full, the second resumes the TLS session")
+
+    # Each keep-alive client connection keeps its own upstream connection
+    # between requests.  Two clients whose first requests overlap get two
+    # upstream connections; requests that then alternate between them stay
+    # each on its client's own (a shared pool would hand its newest
+    # connection to both).
+    a, b = px.connect(), px.connect()
+    conns = up.conn_count()
+    seen = len(up.requests())
+    for c in (a, b):
+        c.send(h.request_bytes(headers=[("x-test-mode", "slow:300")], body=b"{}"))
+    firsts = [c.read_response().status for c in (a, b)]
+    statuses = []
+    for c in (a, b, a, b, a, b):
+        c.send(h.request_bytes(body=b"{}"))
+        statuses.append(c.read_response().status)
+    a.close()
+    b.close()
+    t.is_(firsts + statuses, [200] * 8,
+          "two keep-alive clients: two overlapping requests, then six alternating")
+    on = [q["conn"] for q in up.requests()[seen:]]
+    t.ok(len(on) == 8 and len(set(on)) == 2 and up.conn_count() <= conns + 2,
+         "... on two upstream connections %r" % on)
+    t.ok(len(set(on[2::2])) == 1 and len(set(on[3::2])) == 1 and on[2] != on[3],
+         "... each client's requests on its own upstream connection %r" % on[2:])
+
+    # When the server closes a kept connection, the proxy lets it go, and
+    # the client's next request goes on a new one, intact.  (The server
+    # sends close_notify after 30 ms; the next request follows 200 ms later,
+    # before the proxy would give the connection to the pool after
+    # IDLE_SHED_MS, 250 ms.)
+    with px.connect() as c:
+        c.send(h.request_bytes(headers=[("x-test-mode", "idleclose:30")], body=b"{}"))
+        first = c.read_response()
+        time.sleep(0.2)
+        c.send(h.request_bytes(body=b'{"next":1}'))
+        second = c.read_response()
+    t.ok(first.status == 200 and second.status == 200 and
+         (second.json() or {}).get("body_len") == 10,
+         "keep-alive client: the request after the server closed its upstream "
+         "connection is answered intact (%r)" % second)
+    on = [q["conn"] for q in up.requests()[-2:]]
+    t.ok(on[0] != on[1], "... on another upstream connection %r" % on)
 
     # The server closes an idle connection (cleanly) after 100 ms.
     r = h.post(px, b"{}", mode="idleclose:100")
