@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ascii.h"
 #include "bounds.h"
 #include "egress.h"
 
@@ -54,18 +55,6 @@ egress_pick_no_proxy(const char *const values[EGRESS_NO_PROXY_VARIABLE_COUNT])
 
 /* --- the proxy URL --- */
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Check percent-encoded user information: printable ASCII, every '%'
  * followed by two hex digits and not %00; with `no_colon`, no ':'
@@ -83,11 +72,8 @@ userinfo_valid(struct slice s, bool no_colon)
 			return false;
 		if (c != '%')
 			continue;
-		if (s.n - i < 3 || hex_value(s.p[i + 1]) < 0 ||
-		    hex_value(s.p[i + 2]) < 0)
+		if (!percent_decoded(s.p + i, s.n - i, &c))
 			return false;
-		c = (unsigned char)(hex_value(s.p[i + 1]) * 16 +
-		    hex_value(s.p[i + 2]));
 		if (c == 0 || (no_colon && c == ':'))
 			return false;
 		i += 2;
@@ -407,10 +393,7 @@ decoder_next(struct decoder *d, unsigned char *out)
 	s = d->parts[d->part];
 	if (d->at == s.n)
 		return false;
-	if (s.p[d->at] == '%' && s.n - d->at >= 3 &&
-	    hex_value(s.p[d->at + 1]) >= 0 && hex_value(s.p[d->at + 2]) >= 0) {
-		*out = (unsigned char)(hex_value(s.p[d->at + 1]) * 16 +
-		    hex_value(s.p[d->at + 2]));
+	if (percent_decoded(s.p + d->at, s.n - d->at, out)) {
 		d->at += 3;
 		return true;
 	}

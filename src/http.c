@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "http.h"
 
 /*
@@ -717,17 +718,6 @@ chunked_init(struct chunked *c)
 {
 	memset(c, 0, sizeof *c);
 	c->state = CH_SIZE;
-}
-
-static int
-hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = lower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
 }
 
 /* One byte of framing (not data); returns false with *why on error. */

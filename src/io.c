@@ -101,7 +101,8 @@ io_read(int fd, void *buf, size_t size, int64_t deadline, int wake_fd)
 }
 
 enum io_result
-io_write_all(int fd, struct iovec *iov, int count, int64_t deadline)
+io_write_all(int fd, struct iovec *iov, int count, int64_t deadline,
+    int client_fd)
 {
 	struct msghdr msg = { 0 };
 
@@ -121,7 +122,8 @@ io_write_all(int fd, struct iovec *iov, int count, int64_t deadline)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return IO_ERROR;
-			if ((r = io_wait(fd, POLLOUT, deadline, -1)) != IO_OK)
+			r = io_wait_client(fd, POLLOUT, deadline, client_fd);
+			if (r != IO_OK)
 				return r;
 			continue;
 		}

@@ -61,12 +61,13 @@ enum io_result io_wait_client(int fd, short events, int64_t deadline,
 ssize_t io_read(int fd, void *buf, size_t size, int64_t deadline, int wake_fd);
 
 /*
- * Write all of iov[0..count) (modified: it tracks partial writes).
- * Returns IO_OK, IO_ERROR (including the peer having gone) or IO_TIMEOUT.
- * Never raises SIGPIPE.
+ * Write all of iov[0..count) (modified: it tracks partial writes),
+ * giving up while waiting if client_fd (unless -1) is gone, as
+ * io_wait_client().  Returns IO_OK, IO_ERROR (including the peer having
+ * gone), IO_TIMEOUT or IO_CLIENT_GONE.  Never raises SIGPIPE.
  */
 enum io_result io_write_all(int fd, struct iovec *iov, int count,
-    int64_t deadline);
+    int64_t deadline, int client_fd);
 
 /*
  * With `on`, make a later close(2) of the socket (or the process's exit)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "json.h"
 
 #define PATH_ELEMENT    0xff
@@ -308,18 +309,6 @@ static int
 is_space(unsigned char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static int
-hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* A byte in a value position starts a value. */

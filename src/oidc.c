@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "bounds.h"
 #include "json.h"
 #include "oidc.h"
@@ -122,18 +123,6 @@ oidc_check_request_url(const char *text, struct url *url, const char **why)
 	return 0;
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* True when the query parameter p[0..n) is named "audience" once
  * form-URL decoded ('+' is a space, %XX a byte). */
 static bool
@@ -143,21 +132,17 @@ is_audience_parameter(const char *p, size_t n)
 	size_t i = 0, k = 0;
 
 	while (i < n && p[i] != '=') {
-		char c = p[i];
-		int hi, lo;
+		unsigned char c = (unsigned char)p[i];
 
 		if (c == '+') {
 			c = ' ';
 			i++;
-		} else if (c == '%' && i + 2 < n &&
-		    (hi = hex_value(p[i + 1])) >= 0 &&
-		    (lo = hex_value(p[i + 2])) >= 0) {
-			c = (char)(hi * 16 + lo);
+		} else if (percent_decoded(p + i, n - i, &c)) {
 			i += 3;
 		} else {
 			i++;
 		}
-		if (k == sizeof name - 1 || c != name[k])
+		if (k == sizeof name - 1 || c != (unsigned char)name[k])
 			return false;
 		k++;
 	}

@@ -506,7 +506,7 @@ out_write(struct client_out *o, int count)
 	if (total == 0)
 		return IO_OK;
 	return io_write_all(o->client->fd, o->iov, total,
-	    clock_ms() + CLIENT_WRITE_TIMEOUT_MS);
+	    clock_ms() + CLIENT_WRITE_TIMEOUT_MS, -1);
 }
 
 /* Send the held head now: we are about to wait. */
@@ -1180,7 +1180,7 @@ relay_forward(struct client *c, const struct http_request *req,
 		struct iovec iov = iov_const("HTTP/1.1 100 Continue\r\n\r\n", 25);
 
 		if (io_write_all(c->fd, &iov, 1,
-		    clock_ms() + CLIENT_WRITE_TIMEOUT_MS) != IO_OK) {
+		    clock_ms() + CLIENT_WRITE_TIMEOUT_MS, -1) != IO_OK) {
 			dump_finish(&dump, false);
 			upstream_abort(u);
 			report->why = "client went away";

@@ -198,7 +198,8 @@ respond_with(struct client *c, enum status status, const char *why,
 	    extra_fields != NULL ? extra_fields : "");
 	iov[0] = (struct iovec){ head, (size_t)head_length };
 	iov[1] = (struct iovec){ body, (size_t)body_length };
-	(void)io_write_all(c->fd, iov, 2, clock_ms() + CLIENT_WRITE_TIMEOUT_MS);
+	(void)io_write_all(c->fd, iov, 2, clock_ms() + CLIENT_WRITE_TIMEOUT_MS,
+	    -1);
 
 	/* The access line goes, or is suppressed, with the diagnostic one. */
 	if (log_event((int)status, why, "\"%s %s\" %d %s",

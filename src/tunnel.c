@@ -23,9 +23,9 @@ piece(const void *p, size_t n)
 }
 
 static enum tunnel_result
-wait_for(int fd, short events, int client_fd, int64_t deadline)
+tunnel_result_of(enum io_result r)
 {
-	switch (io_wait_client(fd, events, deadline, client_fd)) {
+	switch (r) {
 	case IO_OK:
 		return TUNNEL_OK;
 	case IO_TIMEOUT:
@@ -37,16 +37,21 @@ wait_for(int fd, short events, int client_fd, int64_t deadline)
 	}
 }
 
+static enum tunnel_result
+wait_for(int fd, short events, int client_fd, int64_t deadline)
+{
+	return tunnel_result_of(io_wait_client(fd, events, deadline,
+	    client_fd));
+}
+
 /* The request, in one sendmsg() when the socket takes it all. */
 static enum tunnel_result
 send_request(int fd, const char *target, int client_fd, int64_t deadline)
 {
-	struct iovec iov[7], *v = iov;
-	struct msghdr msg = { 0 };
+	struct iovec iov[7];
 	const char *authorization;
 	size_t target_length = strlen(target), length;
 	int count = 0;
-	enum tunnel_result r;
 
 	iov[count++] = piece("CONNECT ", 8);
 	iov[count++] = piece(target, target_length);
@@ -59,33 +64,8 @@ send_request(int fd, const char *target, int client_fd, int64_t deadline)
 		iov[count++] = piece(authorization, length);
 	}
 	iov[count++] = piece("\r\n\r\n", 4);
-	while (count > 0) {
-		ssize_t n;
-
-		msg.msg_iov = v;
-		msg.msg_iovlen = (size_t)count;
-		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return TUNNEL_CLOSED;
-			if ((r = wait_for(fd, POLLOUT, client_fd, deadline)) !=
-			    TUNNEL_OK)
-				return r;
-			continue;
-		}
-		while (count > 0 && (size_t)n >= v->iov_len) {
-			n -= (ssize_t)v->iov_len;
-			v++;
-			count--;
-		}
-		if (count > 0) {
-			v->iov_base = (char *)v->iov_base + n;
-			v->iov_len -= (size_t)n;
-		}
-	}
-	return TUNNEL_OK;
+	return tunnel_result_of(io_write_all(fd, iov, count, deadline,
+	    client_fd));
 }
 
 enum tunnel_result
