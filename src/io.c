@@ -139,3 +139,25 @@ io_write_all(int fd, struct iovec *iov, int count, int64_t deadline,
 	}
 	return IO_OK;
 }
+
+int
+io_write_file(int fd, const void *p, size_t n)
+{
+	const char *b = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, b, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		if (w == 0) {
+			errno = ENOSPC;
+			return -1;
+		}
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}

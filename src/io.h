@@ -70,6 +70,14 @@ enum io_result io_write_all(int fd, struct iovec *iov, int count,
     int64_t deadline, int client_fd);
 
 /*
+ * Write all of p[0..n) to a blocking descriptor (a file, stderr),
+ * retrying after EINTR.  Returns 0, or -1 with errno set (ENOSPC when
+ * write(2) wrote nothing).  For the log and the server-info file, not
+ * for sockets: it has no deadline.
+ */
+int io_write_file(int fd, const void *p, size_t n);
+
+/*
  * With `on`, make a later close(2) of the socket (or the process's exit)
  * reset the connection (SO_LINGER 0) rather than end it with a FIN; off
  * restores the normal close.

@@ -71,22 +71,6 @@ format_line(char *line, const char *fmt, va_list ap)
 	return (size_t)n;
 }
 
-/* Write all of p[0..n) to fd; give up on an error other than EINTR. */
-static void
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
 /* With the lock held: append one line, or count it as dropped. */
 static void
 enqueue_locked(struct queue *q, const char *line, size_t n)
@@ -190,8 +174,8 @@ drain_locked(struct queue *q)
 		    "%s: %lu lines dropped: log queue full\n", LOG_PREFIX,
 		    dropped);
 	}
-	write_all(q->fd, full, length);
-	write_all(q->fd, line, n);
+	(void)io_write_file(q->fd, full, length);
+	(void)io_write_file(q->fd, line, n);
 	pthread_mutex_lock(&lock);
 	writing = false;
 	/* Said in the diagnostics: the access log keeps its one format. */
@@ -240,7 +224,7 @@ write_now(const char *fmt, va_list ap)
 	char line[LOG_LINE_MAX];
 	size_t n = format_line(line, fmt, ap);
 
-	write_all(STDERR_FILENO, line, n);
+	(void)io_write_file(STDERR_FILENO, line, n);
 }
 
 void
@@ -310,7 +294,7 @@ log_access_line(const char *line, size_t n)
 	if (access_queue.fd < 0)
 		return;
 	if (!__atomic_load_n(&running, __ATOMIC_ACQUIRE)) {
-		write_all(access_queue.fd, line, n);
+		(void)io_write_file(access_queue.fd, line, n);
 		return;
 	}
 	pthread_mutex_lock(&lock);

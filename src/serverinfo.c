@@ -10,26 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "serverinfo.h"
 
 /* Temporary names tried before giving up (each one random). */
 #define TEMPORARY_ATTEMPTS 16
-
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /* Open the directory part of `path` and copy its last component. */
 static int
@@ -126,7 +111,7 @@ serverinfo_write(struct serverinfo *info, const char *path, uint16_t port,
 	    (unsigned)port, (unsigned long)pid);
 	/* No fsync: the file only means something while we run, and
 	 * waiting for a disk would delay start-up by milliseconds. */
-	if (fchmod(fd, 0644) != 0 || write_all(fd, line, (size_t)n) != 0 ||
+	if (fchmod(fd, 0644) != 0 || io_write_file(fd, line, (size_t)n) != 0 ||
 	    fstat(fd, &st) != 0) {
 		*why = "cannot write temporary file";
 		goto fail;
