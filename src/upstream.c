@@ -92,6 +92,10 @@ static struct {
 	pthread_mutex_t lock;           /* guards what follows */
 	br_ssl_session_parameters session;
 	bool have_session;
+	/* Until a session is cached, one full handshake at a time: the
+	 * others wait for its session and resume it (handshake()). */
+	bool full_handshake;            /* one is running */
+	pthread_cond_t session_ready;   /* it ended, with a session or not */
 	struct upstream *idle;          /* newest first */
 	size_t idle_count;
 	/* The reaper closes idle connections when they expire, traffic or
@@ -107,9 +111,16 @@ void
 upstream_configure(const struct url *url, const br_x509_trust_anchor *anchors,
     size_t anchor_count)
 {
+	pthread_condattr_t attr;
+
 	shared.url = url;
 	shared.anchors = anchors;
 	shared.anchor_count = anchor_count;
+	/* Timed waits on the monotonic clock, as clock_ms() is. */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&shared.session_ready, &attr);
+	pthread_condattr_destroy(&attr);
 }
 
 void
@@ -518,13 +529,62 @@ configure_tls(struct upstream *u)
 	br_ssl_engine_set_x509(eng, &x509->vtable);
 }
 
+/*
+ * Take the cached session for a handshake with the configured upstream.
+ * While none is cached, the first caller does a full handshake (true:
+ * it must call session_done()) and the others wait, until their
+ * deadline at most, to resume its session: a burst of new connections
+ * at start-up then costs one full handshake (two ECDSA verifications,
+ * about 45 resumptions' worth of CPU) instead of one each.
+ */
+static bool
+session_take(struct upstream *u)
+{
+	br_ssl_engine_context *eng = &u->client.eng;
+	bool first = false;
+
+	pthread_mutex_lock(&shared.lock);
+	while (!shared.have_session && shared.full_handshake) {
+		struct timespec until = { (time_t)(u->deadline / 1000),
+		    (long)(u->deadline % 1000) * 1000000L };
+
+		if (pthread_cond_timedwait(&shared.session_ready,
+		    &shared.lock, &until) == ETIMEDOUT)
+			break;
+	}
+	if (shared.have_session)
+		br_ssl_engine_set_session_parameters(eng, &shared.session);
+	else if (!shared.full_handshake)
+		first = shared.full_handshake = true;
+	pthread_mutex_unlock(&shared.lock);
+	return first;
+}
+
+/* Cache the session of a finished handshake (ok), and let the waiting
+ * ones go on, with it or, after a failure, to try one of their own. */
+static void
+session_done(struct upstream *u, bool first, bool ok)
+{
+	pthread_mutex_lock(&shared.lock);
+	if (ok) {
+		br_ssl_engine_get_session_parameters(&u->client.eng,
+		    &shared.session);
+		shared.have_session = true;
+	}
+	if (first) {
+		shared.full_handshake = false;
+		pthread_cond_broadcast(&shared.session_ready);
+	}
+	pthread_mutex_unlock(&shared.lock);
+}
+
 /* The session cache is the configured upstream's alone. */
 static enum upstream_error
 handshake(struct upstream *u)
 {
 	static const char *alpn[] = { "http/1.1" };
 	br_ssl_engine_context *eng = &u->client.eng;
-	bool cached = u->target == shared.url;
+	bool cached = u->target == shared.url, first = false;
 	enum upstream_error e;
 
 	configure_tls(u);
@@ -540,23 +600,17 @@ handshake(struct upstream *u)
 		u->ip_check.ip_length = u->ip_length;
 		br_ssl_engine_set_x509(eng, &u->ip_check.vtable);
 	}
-	pthread_mutex_lock(&shared.lock);
-	if (cached && shared.have_session)
-		br_ssl_engine_set_session_parameters(eng, &shared.session);
-	pthread_mutex_unlock(&shared.lock);
+	if (cached)
+		first = session_take(u);
 	/* No SNI and no DNS name check for an IP literal (RFC 6066 3). */
 	if (!br_ssl_client_reset(&u->client, u->ip_length == 0 ?
 	    u->target->host : NULL, 1))
-		return UPSTREAM_TLS;
-	if ((e = run_until(u, BR_SSL_SENDAPP | BR_SSL_RECVAPP)) != UPSTREAM_OK)
-		return e;
-	if (!cached)
-		return UPSTREAM_OK;
-	pthread_mutex_lock(&shared.lock);
-	br_ssl_engine_get_session_parameters(eng, &shared.session);
-	shared.have_session = true;
-	pthread_mutex_unlock(&shared.lock);
-	return UPSTREAM_OK;
+		e = UPSTREAM_TLS;
+	else
+		e = run_until(u, BR_SSL_SENDAPP | BR_SSL_RECVAPP);
+	if (cached)
+		session_done(u, first, e == UPSTREAM_OK);
+	return e;
 }
 
 /* --- connections and the pool --- */
