@@ -50,8 +50,9 @@ The response is selected per request by the "x-test-mode" request header:
                       final chunk) is sent only once one byte can be read
                       from the FIFO named by the "x-test-gate" request
                       header: the test writes it after the client got
-                      event i.  Logs {"type":"sse_sent","conn":N,"i":I}
-                      after each event; gives up after READ_TIMEOUT.
+                      event i.  Logs {"type":"sse_sent","conn":N,"i":I,
+                      "event":TEXT} after each event (TEXT: its bytes);
+                      gives up after READ_TIMEOUT.
   drop:BYTES          Content-Length BYTES+100000, send BYTES, close abruptly
                       (no TLS close_notify)
   dropchunked:BYTES   chunked, BYTES of body, close without the last chunk
@@ -592,8 +593,10 @@ def mode_ssegated(conn, seq, req, arg):
                                    ("Cache-Control", "no-cache"),
                                    ("Transfer-Encoding", "chunked")]))
         for i in range(count):
-            conn.send(chunk(sse_event(i)))
-            conn.log.write({"type": "sse_sent", "conn": conn.cid, "i": i})
+            event = sse_event(i)
+            conn.send(chunk(event))
+            conn.log.write({"type": "sse_sent", "conn": conn.cid, "i": i,
+                            "event": event.decode()})
             wait_gate(gate)
         conn.send(b"0\r\n\r\n")
     finally:
