@@ -241,6 +241,11 @@
  * Small, on the connection's stack; a write(2) per piece anyway. */
 #define DUMP_STAGE              512
 
+/* --dump-dir: request file names tried when the name exists (another
+ * process dumping into DIR, a clock set back).  Each try takes a new
+ * number, so a few get past any plausible collision. */
+#define DUMP_NAME_ATTEMPTS      8
+
 /* JSON the proxy reads (json.c): nesting followed, and the path of
  * member names kept so callers can pick fields.  Responses API bodies
  * nest about 8 deep; deeper is not read as JSON (a dump then holds the

@@ -21,22 +21,27 @@
 /* Set once at start-up, before any thread. */
 static int dir_fd = -1;
 static atomic_ulong sequence = 1;
-/* Causes of failed dumps already logged, one bit each. */
-static atomic_uint logged;
+/* The errno values of failed dumps already logged, one bit each; a
+ * value past the table (none on Linux) shares the last bit. */
+#define LOGGED_WORD_BITS (sizeof(unsigned long) * CHAR_BIT)
+#define LOGGED_BITS (4 * LOGGED_WORD_BITS)
+static atomic_ulong logged[LOGGED_BITS / LOGGED_WORD_BITS];
 
-enum cause {
-	CAUSE_EXISTS,
-	CAUSE_NO_SPACE,
-	CAUSE_DIR_GONE,
-	CAUSE_OTHER
-};
-
-static const char *const cause_text[] = {
-	"a dump file already exists",
-	"no space left for dumps",
-	"the dump directory is gone",
-	"cannot write a dump file"
-};
+static const char *
+cause_text(int error)
+{
+	switch (error) {
+	case EEXIST:
+		return "a dump file already exists";
+	case ENOSPC:
+	case EDQUOT:
+		return "no space left for dumps";
+	case ENOENT:
+		return "the dump directory is gone";
+	default:
+		return "cannot write a dump file";
+	}
+}
 
 int
 dump_open_dir(const char *path, const char **why)
@@ -85,19 +90,20 @@ dump_open_dir(const char *path, const char **why)
 
 /* --- writing --- */
 
-/* Log a failure the first time its cause is seen; drop the file. */
+/* Log a failure the first time its cause (errno) is seen; drop the
+ * file. */
 static void
 file_fail(struct dump_file *f, int error)
 {
-	enum cause cause = error == EEXIST ? CAUSE_EXISTS :
-	    error == ENOSPC || error == EDQUOT ? CAUSE_NO_SPACE :
-	    error == ENOENT ? CAUSE_DIR_GONE : CAUSE_OTHER;
-	unsigned bit = 1u << cause;
+	size_t cause = error > 0 && (size_t)error < LOGGED_BITS ?
+	    (size_t)error : LOGGED_BITS - 1;
+	unsigned long bit = 1ul << cause % LOGGED_WORD_BITS;
 
-	if ((atomic_fetch_or(&logged, bit) & bit) == 0)
+	if ((atomic_fetch_or(&logged[cause / LOGGED_WORD_BITS], bit) &
+	    bit) == 0)
 		log_message("--dump-dir: %s (%s; errno %d); the exchanges go "
-		    "on, this is logged once", cause_text[cause], f->name,
-		    error);
+		    "on, this cause is logged once", cause_text(error),
+		    f->name, error);
 	if (f->fd >= 0) {
 		close(f->fd);
 		(void)unlinkat(dir_fd, f->name, 0);
@@ -198,7 +204,8 @@ file_write_headers(struct dump_file *f, const struct http_field *fields,
 	file_write_literal(f, "],\"body\":");
 }
 
-static void
+/* Open d's file `which` under d->prefix; 0, or the errno. */
+static int
 file_create(struct dump *d, const char *which)
 {
 	struct dump_file *f = &d->file;
@@ -210,11 +217,10 @@ file_create(struct dump *d, const char *which)
 	json_reader_init(&f->reader, NULL, 0);
 	snprintf(f->name, sizeof f->name, "%s-%s.json", d->prefix, which);
 	fd = openat(dir_fd, f->name, FILE_FLAGS, 0600);
-	if (fd < 0) {
-		file_fail(f, errno);
-		return;
-	}
+	if (fd < 0)
+		return errno;
 	f->fd = fd;
+	return 0;
 }
 
 void
@@ -222,15 +228,29 @@ dump_request_start(struct dump *d, const struct http_request *req)
 {
 	struct dump_file *f = &d->file;
 	struct timespec now;
+	int attempt, error = EEXIST;
 
 	d->active = dir_fd >= 0;
+	d->request_kept = false;
+	d->responding = false;
 	if (!d->active)
 		return;
-	clock_gettime(CLOCK_REALTIME, &now);
-	snprintf(d->prefix, sizeof d->prefix, "%06lu-%lld",
-	    atomic_fetch_add(&sequence, 1),
-	    (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
-	file_create(d, "request");
+	/* Creating the request file claims its prefix for the exchange.  A
+	 * name that exists (another process dumping into DIR, the clock
+	 * set back) is not ours: take the next number. */
+	for (attempt = 0; attempt < DUMP_NAME_ATTEMPTS && error == EEXIST;
+	    attempt++) {
+		clock_gettime(CLOCK_REALTIME, &now);
+		snprintf(d->prefix, sizeof d->prefix, "%06lu-%lld",
+		    atomic_fetch_add(&sequence, 1),
+		    (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+		error = file_create(d, "request");
+	}
+	if (error != 0) {
+		file_fail(f, error);
+		d->active = false;
+		return;
+	}
 	file_write_literal(f, "{\"method\":\"");
 	file_write_escaped(f, req->method.p, req->method.n);
 	file_write_literal(f, "\",\"url\":\"");
@@ -245,11 +265,18 @@ dump_response_start(struct dump *d, const struct http_response *resp)
 {
 	struct dump_file *f;
 	char status[32];
+	int error;
 
-	if (d == NULL || !d->active)
+	/* Only beside its request file: a response file alone, or under a
+	 * prefix we did not claim, would pair with nothing or a stranger. */
+	if (d == NULL || !d->active || !d->request_kept)
 		return;
 	f = &d->file;
-	file_create(d, "response");
+	d->responding = true;
+	if ((error = file_create(d, "response")) != 0) {
+		file_fail(f, error);
+		return;
+	}
 	snprintf(status, sizeof status, "{\"status\":%d,", resp->code);
 	file_write_literal(f, status);
 	file_write_headers(f, resp->fields, resp->field_count, true);
@@ -363,7 +390,8 @@ dump_body(struct dump *d, const void *p, size_t n)
 		return;
 	}
 	file_write(f, p, n);
-	while (n > 0) {
+	/* A failed write dropped the file: nothing left to convert. */
+	while (n > 0 && f->fd >= 0) {
 		enum json_result r = json_next(&f->reader, b, n, &used, &ev);
 
 		if (r == JSON_ERROR) {
@@ -405,6 +433,8 @@ dump_finish(struct dump *d, bool complete)
 		if (close(fd) != 0) {
 			file_fail(f, errno);
 			(void)unlinkat(dir_fd, f->name, 0);
+		} else if (!d->responding) {
+			d->request_kept = true;
 		}
 	}
 }

@@ -26,8 +26,11 @@
  * already written is rewritten as a string into a new file (read back
  * in bounded pieces) that replaces the first by rename, and the rest
  * goes on as a string.  A file that cannot be written (disk full, DIR
- * gone, file exists) is removed if we created it, the cause logged
- * once per process, and the exchange goes on untouched.
+ * gone, file exists) is removed if we created it, the cause (its errno)
+ * logged once per process, and the exchange goes on untouched.  The
+ * request file claims the prefix (O_EXCL): when its name exists, the
+ * next sequence number is tried, at most DUMP_NAME_ATTEMPTS times.  A
+ * response file is written only beside a request file that was kept.
  */
 #ifndef DUMP_H
 #define DUMP_H
@@ -55,7 +58,9 @@ struct dump_file {
 
 /* One exchange's dumps, on the relaying thread's stack. */
 struct dump {
-	bool active;
+	bool active;            /* dumping: DIR set, request file claimed */
+	bool request_kept;      /* the request file is whole on disk */
+	bool responding;        /* the file is the response's */
 	char prefix[40];        /* "000001-1795449556506" */
 	struct dump_file file;
 };
@@ -70,7 +75,8 @@ int dump_open_dir(const char *path, const char **why);
 
 /*
  * Start the exchange's dumps with the request head: creates the
- * request file.  A no-op (d->active false) when --dump-dir is not set.
+ * request file under a new prefix.  A no-op (d->active false) when
+ * --dump-dir is not set or no request file could be created.
  */
 void dump_request_start(struct dump *d, const struct http_request *req);
 
@@ -81,7 +87,8 @@ void dump_body(struct dump *d, const void *p, size_t n);
 /* End the file being written; `complete`: the whole body passed. */
 void dump_finish(struct dump *d, bool complete);
 
-/* The upstream's response head arrived: creates the response file. */
+/* The upstream's response head arrived: creates the response file,
+ * if the request file was written whole. */
 void dump_response_start(struct dump *d, const struct http_response *resp);
 
 #endif
