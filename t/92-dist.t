@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 # The release tarball (tools/mkdist, behind `make dist`): its contents,
 # and the same bytes from the same inputs and SOURCE_DATE_EPOCH whatever
-# the umask, the inputs' times and modes, or where it is built.
+# the umask, the inputs' times and modes, or where it is built.  Then
+# `make dist` itself, from scratch in two directories: both binaries
+# compiled twice, the same tarball, its x86_64 and aarch64 binaries
+# static executables for their CPUs (file(1), readelf(1)).
 import gzip
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
+import time
 
 sys.dont_write_bytecode = True  # keep t/lib free of __pycache__
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -15,6 +19,8 @@ import harness as h  # noqa: E402
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 EPOCH = 1700000000
+# What `make dist` needs from the source tree.
+DIST_SOURCES = ("GNUmakefile", "README", "contrib", "man", "src", "tools", "vendor")
 
 
 def version():
@@ -96,6 +102,73 @@ def main(t):
     listed = p.stdout.decode().split("\n")
     t.is_((p.returncode, len([x for x in listed if x.endswith(": OK")])), (0, 5),
           "SHA256SUMS verifies all five other files")
+
+    if h.is_sanitizer_build():
+        t.skip("make dist from scratch runs in make check", 10)
+    else:
+        make_dist(t, name)
+
+
+def make_dist(t, name):
+    """`make dist` in two fresh copies of the sources, at different
+    paths: the same bytes, and the right binaries in them."""
+    tarballs = []
+    for where in ("one", "two/deeper"):
+        tree = t.path("tree-" + where)
+        os.makedirs(tree)
+        for part in DIST_SOURCES:
+            src = os.path.join(TOP, part)
+            if os.path.isdir(src):
+                shutil.copytree(src, os.path.join(tree, part), symlinks=True)
+            else:
+                shutil.copy2(src, os.path.join(tree, part))
+        started = time.monotonic()
+        p = subprocess.run(["make", "-s", "dist", "SOURCE_DATE_EPOCH=%d" % EPOCH],
+                           cwd=tree, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=900)
+        t.diag("make dist in %s: %.0f s" % (where, time.monotonic() - started))
+        if p.returncode != 0:
+            t.diag(p.stdout.decode("latin-1")[-3000:])
+        tarball = os.path.join(tree, "build", "dist", name + ".tar.gz")
+        t.ok(p.returncode == 0 and os.path.isfile(tarball),
+             "make dist from scratch (%s)" % where)
+        tarballs.append(tarball)
+    if not all(os.path.isfile(x) for x in tarballs):
+        t.skip("no tarball to look at", 8)
+        return
+    with open(tarballs[0], "rb") as f, open(tarballs[1], "rb") as g:
+        t.ok(f.read() == g.read(), "make dist twice, in two directories: the "
+             "same bytes (both binaries compiled reproducibly)")
+    x = t.path("dist-x")
+    with tarfile.open(tarballs[0]) as tar:
+        tar.extractall(x)
+    top = os.path.join(x, name)
+    p = subprocess.run(["sha256sum", "--strict", "-c", "SHA256SUMS"], cwd=top,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    t.is_(p.returncode, 0, "make dist: SHA256SUMS verifies")
+    for arch, cpu, machine in (("x86_64", "x86-64", "Advanced Micro Devices X86-64"),
+                               ("aarch64", "ARM aarch64", "AArch64")):
+        binary = os.path.join(top, "bin", arch, "responses-api-proxy")
+        what = subprocess.run(["file", "-b", binary], stdout=subprocess.PIPE,
+                              timeout=30).stdout.decode()
+        t.ok(what.startswith("ELF 64-bit LSB executable, %s," % cpu) and
+             "statically linked" in what and ", stripped" in what,
+             "bin/%s: file(1) says a static, stripped %s executable (%s)"
+             % (arch, cpu, what.strip()))
+        elf = subprocess.run(["readelf", "-h", "-l", "-W", binary],
+                             stdout=subprocess.PIPE, timeout=30).stdout.decode()
+        fields = dict(line.strip().split(":", 1) for line in elf.splitlines()
+                      if line.startswith("  ") and ":" in line)
+        headers = [line.split()[0] for line in elf.splitlines()
+                   if line.startswith("  ") and line.split() and
+                   line.split()[0].isupper()]
+        t.ok(fields.get("Machine", "").strip() == machine and
+             fields.get("Type", "").strip().startswith("EXEC") and
+             "LOAD" in headers and "INTERP" not in headers and
+             "DYNAMIC" not in headers,
+             "bin/%s: readelf: %s, EXEC, no INTERP or DYNAMIC segment"
+             % (arch, machine))
+        t.ok(os.access(binary, os.X_OK), "bin/%s: executable" % arch)
 
 
 h.run(main)
