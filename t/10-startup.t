@@ -132,7 +132,7 @@ def main(t):
                                  (ns[1], 1024, "sysctl file reads empty")):
         for port, status in ((limit - 1, 1), (limit, 2)):
             url = "http://127.0.0.1:%d/v1/responses" % port
-            p = subprocess.run(wrapper + [h.proxy_path(), "--upstream-url", url],
+            p = subprocess.run(wrapper + h.proxy_command() + ["--upstream-url", url],
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, env=h.clean_env(),
                                timeout=h.START_TIMEOUT)

@@ -21,8 +21,8 @@ def run_denied(t, mode, args, key=b""):
             x for x in (env.get("ASAN_OPTIONS"), "disable_coredump=0") if x)
     err_path = t.path(t.unique("denied") + ".stderr")
     with open(err_path, "wb") as err:
-        p = subprocess.Popen([h.helper_path("helper-deny"), mode, h.proxy_path()]
-                             + args, stdin=subprocess.PIPE,
+        p = subprocess.Popen([h.helper_path("helper-deny"), mode]
+                             + h.proxy_command() + args, stdin=subprocess.PIPE,
                              stdout=subprocess.DEVNULL, stderr=err, env=env)
     t.processes.append(p)
     try:

@@ -55,7 +55,7 @@ def main(t):
          (answered, IDLE_KIB_MAX,
           "%.1f KiB" % idle if idle is not None else
           "still %.1f KiB after 10 s" % ((rss_kib(px.pid) - base) / CLIENTS),
-          busy))
+          busy), emulator_shows=h.QEMU_RSS)
 
     again = 0
     for c in clients:

@@ -86,9 +86,9 @@ def run_probes(t, up, ca):
     # Control 2: the proxy run as nobody, as the probe's child.  Same user,
     # parent and child: nothing but the proxy's own PR_SET_DUMPABLE 0 can
     # refuse the probe.
-    r = as_nobody(t, ["--spawn", "--ready", "listening on", "--",
-                      h.proxy_path(), "--upstream-url", up.url(),
-                      "--ca-file", ca],
+    r = as_nobody(t, ["--spawn", "--ready", "listening on", "--"]
+                  + h.proxy_command() + ["--upstream-url", up.url(),
+                                         "--ca-file", ca],
                   stdin=(t.key + "\n").encode())
     t.is_(outcomes(r), REFUSED, "proxy run as nobody, probed by its own "
           "parent as nobody: ptrace EPERM, /proc/PID/mem and environ EACCES")

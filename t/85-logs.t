@@ -300,8 +300,8 @@ def main(t):
     read_fd, write_fd = os.pipe()
     name = t.unique("proxy-pipe")
     info = t.path(name + ".json")
-    cmd = [h.proxy_path(), "--upstream-url", up.url(), "--ca-file", t.ca_file,
-           "--server-info", info, "--http-shutdown"]
+    cmd = h.proxy_command() + ["--upstream-url", up.url(), "--ca-file",
+                               t.ca_file, "--server-info", info, "--http-shutdown"]
     out = open(t.path(name + ".stdout"), "wb")
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=out,
                             stderr=write_fd, env=h.clean_env())

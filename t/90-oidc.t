@@ -11,6 +11,7 @@
 # so a lock file keeps two runs of this file from overlapping.
 import fcntl
 import json
+import shlex
 import os
 import subprocess
 import sys
@@ -70,7 +71,8 @@ class Rig:
         with open(self.wrapper, "w") as f:
             f.write("#!/bin/sh\nexec unshare --mount -- sh -c "
                     "'mount --bind \"$0\" /etc/hosts && exec \"$@\"' "
-                    "%s %s \"$@\"\n" % (hosts, h.proxy_path()))
+                    "%s %s \"$@\"\n" % (hosts, " ".join(
+                        shlex.quote(a) for a in h.proxy_command())))
         os.chmod(self.wrapper, 0o755)
         self.credentials = []
         self.dump_dir = t.path("dumps")
@@ -83,7 +85,7 @@ class Rig:
     def proxy(self, args=None, cred=None, wait=True, **kw):
         cred = cred if cred is not None else credential()
         self.credentials.append(cred)
-        return self.t.proxy(path=self.wrapper, args=["--ca-file", self.t.ca_file]
+        return self.t.proxy(wrapper=self.wrapper, args=["--ca-file", self.t.ca_file]
                             + (args if args is not None else oidc_args()),
                             key=cred + "\n", wait=wait, **kw)
 
@@ -199,7 +201,7 @@ def startup_checks(t, rig):
                "GitHub OIDC token request rejected (HTTP 401)",
                oidc_args(), "x" * 16384 + "\r\n", github={"status": 401})
     p = subprocess.run(
-        ["sh", "-c", 'exec "$0" "$@" < /', h.proxy_path()] + oidc_args(),
+        ["sh", "-c", 'exec "$0" "$@" < /'] + h.proxy_command() + oidc_args(),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
     t.is_(p.returncode, 1, "unreadable standard input: exit status 1")
     t.like(p.stderr, r"could not read GitHub OIDC request credential from "
@@ -361,7 +363,7 @@ def lifecycle(t, rig):
         environ = f.read()
     t.ok(b"ACTIONS_ID_TOKEN_REQUEST_TOKEN" not in environ and
          cred.encode() not in environ, "an exported ACTIONS_ID_TOKEN_REQUEST_"
-         "TOKEN is gone from /proc/PID/environ")
+         "TOKEN is gone from /proc/PID/environ", emulator_shows=h.QEMU_ENVIRON)
     first = rig.issued("exchange")[-1]
     n = len(rig.requests("api.openai.com"))
     r = post(px, headers=[("Authorization", "Bearer client-own")])

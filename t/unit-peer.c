@@ -10,8 +10,10 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -196,6 +198,7 @@ test_live(void)
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t alen = sizeof a;
 	int l, c, s;
+	bool ok;
 	uint32_t uid = 4242;
 	const char *why = NULL;
 
@@ -208,9 +211,18 @@ test_live(void)
 	    connect(c, (struct sockaddr *)&a, sizeof a) != 0 ||
 	    (s = accept(l, NULL, NULL)) < 0)
 		tap_bail_out("loopback connection: %s", strerror(errno));
-	tap_ok(peer_uid(s, &uid, &why) == 0 && uid == (uint32_t)getuid(),
-	    "a live loopback connection: the client's UID is ours (%u, %s)",
-	    (unsigned)uid, why ? why : "ok");
+	ok = peer_uid(s, &uid, &why) == 0 && uid == (uint32_t)getuid();
+	/* qemu-user (make check-aarch64 sets TEST_EMULATED) opens only the
+	 * netlink protocols it translates: NETLINK_SOCK_DIAG is refused
+	 * with EPROTONOSUPPORT, so the lookup fails, closed. */
+	if (getenv("TEST_EMULATED") != NULL)
+		tap_todo(ok, "qemu-user has no NETLINK_SOCK_DIAG",
+		    "a live loopback connection: the client's UID is ours (%u, %s)",
+		    (unsigned)uid, why ? why : "ok");
+	else
+		tap_ok(ok,
+		    "a live loopback connection: the client's UID is ours (%u, %s)",
+		    (unsigned)uid, why ? why : "ok");
 	close(c);
 	uid = 4242;
 	tap_ok(peer_uid(s, &uid, &why) == -1,

@@ -367,6 +367,21 @@ mapping_flags(const void *addr, char *flags, size_t size)
 	return false;
 }
 
+/*
+ * MADV_DONTDUMP shows as "dd" in the mapping's VmFlags.  qemu-user (make
+ * check-aarch64 sets TEST_EMULATED) takes madvise() advice without
+ * passing it to the host's mapping: there the check is a TODO.
+ */
+static void
+dontdump_ok(const char *flags, const char *what)
+{
+	if (getenv("TEST_EMULATED") != NULL)
+		tap_todo(strstr(flags, " dd") != NULL,
+		    "qemu-user 7.2 ignores MADV_DONTDUMP", "%s", what);
+	else
+		tap_ok(strstr(flags, " dd") != NULL, "%s", what);
+}
+
 static void
 write_handler(int sig)
 {
@@ -393,8 +408,7 @@ test_storage_and_wipe(void)
 	tap_note("mlock %s here", locked ? "succeeded" : "failed");
 
 	if (mapping_flags(value, flags, sizeof flags)) {
-		tap_ok(strstr(flags, " dd") != NULL,
-		    "the key's page is excluded from core dumps");
+		dontdump_ok(flags, "the key's page is excluded from core dumps");
 #ifdef __SANITIZE_ADDRESS__
 		tap_skip("ASan's mlock() does nothing and returns 0");
 #else
@@ -474,11 +488,13 @@ test_proxy_credentials(void)
 	tap_ok(secret_header_value(&length) == key && length == key_length &&
 	    memcmp(key, key_before, key_length) == 0,
 	    "the key is left as it was");
-	if (mapping_flags(value, flags, sizeof flags))
-		tap_ok(strstr(flags, " wr") == NULL && strstr(flags, " dd") != NULL,
-		    "the page is read-only again and excluded from core dumps");
-	else
+	if (mapping_flags(value, flags, sizeof flags)) {
+		tap_ok(strstr(flags, " wr") == NULL, "the page is read-only again");
+		dontdump_ok(flags, "the page is still excluded from core dumps");
+	} else {
 		tap_skip("no /proc/self/smaps");
+		tap_skip("no /proc/self/smaps");
+	}
 	memset(long_user, 'a', sizeof long_user);
 	e = secret_store_proxy_credentials((struct slice){ long_user,
 	    sizeof long_user * 3 / 4 }, (struct slice){ "x", 1 }, &locked);

@@ -6,7 +6,16 @@ locked_kb(pid, address) -> smaps' Locked field (kB) of the mapping that
 holds address, or None.  UNREADABLE_OK: mappings no one can read.
 """
 
+import os
+
 UNREADABLE_OK = ("[vvar]", "[vvar_vclock]", "[vsyscall]")
+
+# Under qemu-user (make check-aarch64 sets TEST_EMULATED) the process is
+# qemu: its own [stack] and [heap] hold the host's argv and environment,
+# which it copied into the guest's memory for the proxy.  The guest's
+# memory (the proxy's stack, heap and mappings) is everything else, and
+# is scanned; those two are not.
+EMULATOR_OWN = ("[stack]", "[heap]") if os.environ.get("TEST_EMULATED") else ()
 
 
 def mappings(pid):
@@ -24,7 +33,7 @@ def scan(pid, needle):
     found, unreadable = [], []
     with open("/proc/%d/mem" % pid, "rb", buffering=0) as mem:
         for start, end, perms, name in mappings(pid):
-            if "r" not in perms:
+            if "r" not in perms or name in EMULATOR_OWN:
                 continue
             try:
                 mem.seek(start)
