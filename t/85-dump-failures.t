@@ -11,6 +11,7 @@
 import json
 import os
 import re
+import shlex
 import shutil
 import sys
 import time
@@ -90,9 +91,10 @@ def tmpfs_proxy(t, up, d):
     with open(wrapper, "w") as f:
         f.write("#!/bin/sh\nexec unshare --mount -- sh -c "
                 "'mount -t tmpfs -o size=%dk,mode=0700 rap-dumps \"$0\" && "
-                "exec \"$@\"' %s %s \"$@\"\n" % (TMPFS_KIB, d, h.proxy_path()))
+                "exec \"$@\"' %s %s \"$@\"\n" % (TMPFS_KIB, d, " ".join(
+                    shlex.quote(a) for a in h.proxy_command())))
     os.chmod(wrapper, 0o755)
-    px = t.proxy(upstream=up, path=wrapper, args=["--dump-dir", d])
+    px = t.proxy(upstream=up, wrapper=wrapper, args=["--dump-dir", d])
     return px, "/proc/%d/root%s" % (px.pid, d)
 
 
