@@ -105,6 +105,14 @@ main(void)
 	    "the longest words and counts still fit, cut with '...' (%zu bytes)",
 	    n);
 
+	/* A buffer too small (never so in the proxy): cut, still one line,
+	 * nothing written past its end. */
+	memset(line, 'x', sizeof line);
+	n = access_format(&r, 0, line, 40);
+	tap_ok(n == 40 && line[39] == '\n' && memchr(line, '\n', 39) == NULL &&
+	    line[40] == 'x' && strncmp(line, "1970-01-01T00:00:00.000Z ", 25) == 0,
+	    "a line cut to a 40-byte buffer ends in its newline");
+
 	for (i = 0; i < sizeof times / sizeof times[0]; i++) {
 		r = (struct access_record){ .first_byte_ms = -1 };
 		n = access_format(&r, times[i].ms, line, sizeof line);
