@@ -268,6 +268,9 @@ def main(t):
     r1 = h.post(px2, body=b"{}")
     r2 = h.post(px2, body=b"{}")
     t.is_((r1.status, r2.status), (502, 502), "dump failures do not change answers")
+    # The log writer thread writes the line soon after, not before the
+    # answer: wait for it (bounded), then count.
+    h.wait_until(lambda: b"dump directory is gone" in px2.stderr(), 5)
     err = px2.stderr().decode("latin-1")
     t.is_(err.count("dump directory is gone"), 1,
           "a failing dump is logged once per cause")
