@@ -16,21 +16,6 @@ import harness as h  # noqa: E402
 COUNT = 6
 
 
-class Gate:
-    """The FIFO the upstream waits on; open read-write so it never sees EOF."""
-
-    def __init__(self, t, name):
-        self.path = t.path(name)
-        os.mkfifo(self.path, 0o600)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
-
-    def open_(self):
-        os.write(self.fd, b"x")
-
-    def close(self):
-        os.close(self.fd)
-
-
 def stream(t, up, px, gate, version, label):
     """Read COUNT gated events; return what was seen when."""
     seen = []           # (event index, upstream events sent by then)
@@ -82,10 +67,10 @@ def stream(t, up, px, gate, version, label):
 def main(t):
     up = t.upstream()
     px = t.proxy(upstream=up)
-    gate = Gate(t, "gate-1")
+    gate = h.Gate(t, "gate-1")
     stream(t, up, px, gate, "HTTP/1.1", "HTTP/1.1 client")
     gate.close()
-    gate = Gate(t, "gate-2")
+    gate = h.Gate(t, "gate-2")
     stream(t, up, px, gate, "HTTP/1.0", "HTTP/1.0 client")
     gate.close()
     px.stop()

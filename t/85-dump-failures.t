@@ -30,21 +30,6 @@ ROOM = 16384            # bytes left free in the tmpfs for the SSE exchange
 WINDOW_MS = 30000       # how far ahead names are taken for the retry test
 
 
-class Gate:
-    """The FIFO the upstream waits on; open read-write so it never sees EOF."""
-
-    def __init__(self, t, name):
-        self.path = t.path(name)
-        os.mkfifo(self.path, 0o600)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
-
-    def open_(self):
-        os.write(self.fd, b"x")
-
-    def close(self):
-        os.close(self.fd)
-
-
 def dumps(d):
     """The dump files in d (not the test's own files), sorted."""
     return sorted(n for n in os.listdir(d) if NAME.match(n))
@@ -160,7 +145,7 @@ def disk_full(t, up, px0):
     filler = os.path.join(view, "filler")
     size = fill(filler)
     os.truncate(filler, size - ROOM)
-    gate = Gate(t, "gate-sse")
+    gate = h.Gate(t, "gate-sse")
     states = []         # per event: does the response file exist?
 
     def watch(i):
@@ -184,7 +169,7 @@ def disk_full(t, up, px0):
          "the dump failed mid-stream (gone at event %s of %d), and the events "
          "after it still arrived, each before the upstream sent the next"
          % (gone, SSE_COUNT))
-    gate = Gate(t, "gate-ref")
+    gate = h.Gate(t, "gate-ref")
     ref, _ = gated_sse(t, up, px0, gate, lambda i: None)
     gate.close()
     t.is_((r.status, r.headers, r.framing), (ref.status, ref.headers, ref.framing),

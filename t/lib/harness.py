@@ -134,6 +134,23 @@ def bound(name):
     return int(m.group(1))
 
 
+class Gate:
+    """A FIFO the upstream's gated modes (ssegated) wait on before each
+    event: open_() lets one through.  Opened read-write so that it never
+    sees EOF."""
+
+    def __init__(self, t, name):
+        self.path = t.path(name)
+        os.mkfifo(self.path, 0o600)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+
+    def open_(self):
+        os.write(self.fd, b"x")
+
+    def close(self):
+        os.close(self.fd)
+
+
 def wait_until(pred, timeout, interval=0.02):
     """Poll pred() until it returns a true value or timeout passes."""
     deadline = time.monotonic() + timeout
