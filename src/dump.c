@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "dump.h"
+#include "io.h"
 #include "log.h"
 
 /* Read and write: a body found not to be JSON is read back. */
@@ -114,20 +115,13 @@ file_fail(struct dump_file *f, int error)
 static void
 file_write(struct dump_file *f, const void *p, size_t n)
 {
-	const char *b = p;
-
-	while (n > 0 && f->fd >= 0) {
-		ssize_t w = write(f->fd, b, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			file_fail(f, w < 0 ? errno : ENOSPC);
-			return;
-		}
-		b += w, n -= (size_t)w;
-		f->end += w;
-	}
+	if (f->fd < 0)
+		return;
+	/* A failed file is removed: how much of it was written is moot. */
+	if (io_write_file(f->fd, p, n) != 0)
+		file_fail(f, errno);
+	else
+		f->end += (off_t)n;
 }
 
 static void
