@@ -152,12 +152,8 @@ is_credential(struct slice name)
 	static const char *const names[] = { "authorization",
 	    "proxy-authorization", "cookie", "set-cookie", "api-key",
 	    "x-api-key" };
-	size_t i;
 
-	for (i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (slice_equal_nocase(name, names[i]))
-			return true;
-	return false;
+	return slice_is_one_of(name, names, sizeof names / sizeof names[0]);
 }
 
 static void

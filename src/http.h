@@ -141,6 +141,18 @@ slice_equal_nocase(struct slice s, const char *literal)
 	return s.n == n && slices_equal_nocase(s, (struct slice){ literal, n });
 }
 
+/* True when s equals one of the `count` literals in `names`, ignoring case. */
+static inline bool
+slice_is_one_of(struct slice s, const char *const *names, size_t count)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		if (slice_equal_nocase(s, names[i]))
+			return true;
+	return false;
+}
+
 /*
  * True when header field `name` is hop-by-hop: Connection, Keep-Alive,
  * Proxy-*, TE, Trailer, Transfer-Encoding, Upgrade, or one of the

@@ -88,14 +88,10 @@ is_routing_override(struct slice name)
 		"x-http-method-override", "x-http-method", "x-method-override",
 		"x-original-url", "x-rewrite-url",
 	};
-	size_t i;
 
 	if (name.n < 2 || (name.p[0] | 0x20) != 'x' || name.p[1] != '-')
 		return false;
-	for (i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (slice_equal_nocase(name, names[i]))
-			return true;
-	return false;
+	return slice_is_one_of(name, names, sizeof names / sizeof names[0]);
 }
 
 static bool
