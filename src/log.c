@@ -218,13 +218,20 @@ writer_thread(void *arg)
 	return NULL;
 }
 
-static void
-write_now(const char *fmt, va_list ap)
+/*
+ * Format one line into `line`.  Before the writer thread runs (and
+ * after it has stopped) the line is written at once and 0 returned;
+ * otherwise its length, for the caller to queue.
+ */
+static size_t
+format_for_queue(char *line, const char *fmt, va_list ap)
 {
-	char line[LOG_LINE_MAX];
 	size_t n = format_line(line, fmt, ap);
 
+	if (__atomic_load_n(&running, __ATOMIC_ACQUIRE))
+		return n;
 	(void)io_write_file(STDERR_FILENO, line, n);
+	return 0;
 }
 
 void
@@ -235,13 +242,10 @@ log_message(const char *fmt, ...)
 	size_t n;
 
 	va_start(ap, fmt);
-	if (!__atomic_load_n(&running, __ATOMIC_ACQUIRE)) {
-		write_now(fmt, ap);
-		va_end(ap);
-		return;
-	}
-	n = format_line(line, fmt, ap);
+	n = format_for_queue(line, fmt, ap);
 	va_end(ap);
+	if (n == 0)
+		return;
 	pthread_mutex_lock(&lock);
 	enqueue_locked(&diagnostics, line, n);
 	pthread_mutex_unlock(&lock);
@@ -257,13 +261,10 @@ log_event(int code, const char *why, const char *fmt, ...)
 	size_t n;
 
 	va_start(ap, fmt);
-	if (!__atomic_load_n(&running, __ATOMIC_ACQUIRE)) {
-		write_now(fmt, ap);
-		va_end(ap);
-		return true;
-	}
-	n = format_line(line, fmt, ap);
+	n = format_for_queue(line, fmt, ap);
 	va_end(ap);
+	if (n == 0)
+		return true;
 	pthread_mutex_lock(&lock);
 	k = find_kind_locked(code, why);
 	if ((passed = k->passed < LOG_BURST)) {
