@@ -37,14 +37,6 @@ def run_denied(t, mode, args, key=b""):
         return rc, f.read()
 
 
-def contents(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 def main(t):
     key = (t.key + "\n").encode()
     up = t.upstream()
@@ -62,7 +54,7 @@ def main(t):
         t.is_(rc, status, "%s: exit status %d" % (what, status))
         t.like(err, r"^responses-api-proxy: cannot harden the process: "
                r"Operation not permitted\n$", "%s: one line on stderr says so" % what)
-        t.is_(contents(info), None, "%s: the proxy never got as far as listening" % what)
+        t.is_(h.file_bytes(info), None, "%s: the proxy never got as far as listening" % what)
         rc, err = run_denied(t, mode, ["--bogus"])
         t.is_(rc, status, "%s: %d comes before a usage error" % (what, status))
         rc, err = run_denied(t, mode, ["--version"])
@@ -85,7 +77,7 @@ def main(t):
     rc, out, err = t.run_proxy_expect_exit(serve + ["--server-info", link], key=key)
     t.is_(rc, 1, "a symlink at the --server-info path: exit status 1")
     t.like(err, r"--server-info .*symbolic link", "a symlink: the message says so")
-    t.is_((os.readlink(link), contents(target)), (target, b"original\n"),
+    t.is_((os.readlink(link), h.file_bytes(target)), (target, b"original\n"),
           "a symlink: the link and its target are untouched")
     dangling = os.path.join(d, "dangling.json")
     missing = os.path.join(d, "missing.txt")

@@ -16,15 +16,6 @@ def shutdown(px):
                       method="GET", timeout=10)
 
 
-def contents(path):
-    """The file's bytes, or None when there is nothing to read."""
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 def fresh_dir(t, name):
     d = t.path(name)
     os.mkdir(d)
@@ -56,7 +47,7 @@ def main(t):
         f.write('{"port":1,"pid":1}\n')
     os.rename(other, info)
     t.is_(px.stop(), 0, "replaced file: SIGTERM exits 0")
-    t.is_(contents(info), b'{"port":1,"pid":1}\n',
+    t.is_(h.file_bytes(info), b'{"port":1,"pid":1}\n',
           "a file renamed over server-info (another inode) is left alone")
 
     # --- a symlink swapped in is left alone, and so is its target -----------
@@ -70,7 +61,7 @@ def main(t):
     t.is_(px.stop(), 0, "swapped symlink: SIGTERM exits 0")
     t.ok(os.path.islink(info) and os.readlink(info) == moved,
          "a symlink swapped in at the server-info path is left alone")
-    t.is_(contents(moved), px.info_raw, "the symlink's target is untouched")
+    t.is_(h.file_bytes(moved), px.info_raw, "the symlink's target is untouched")
 
     # --- the directory renamed away: removal follows the opened directory ---
     d, info = fresh_dir(t, "moved-dir")
@@ -84,7 +75,7 @@ def main(t):
     t.is_(px.stop(), 0, "moved directory: SIGTERM exits 0")
     t.is_(os.listdir(d2), [], "the file is removed from the directory it was "
           "written to, after that directory was renamed")
-    t.is_(contents(decoy), b"decoy\n", "a new file at the old path is left alone")
+    t.is_(h.file_bytes(decoy), b"decoy\n", "a new file at the old path is left alone")
 
 
 h.run(main)

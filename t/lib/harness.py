@@ -62,6 +62,15 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
+def file_bytes(path):
+    """The file's bytes, or None when there is nothing to read."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 def fake_key():
     """A distinctive, valid key: sk-test- plus 40 random [A-Za-z0-9_-]."""
     rng = random.SystemRandom()
