@@ -789,19 +789,24 @@ static enum status relay_response(struct client *c, struct upstream *u,
  * without a byte either way, after CLIENT_WRITE_TIMEOUT_MS of a stalled
  * side, LINGER_MS after the client's end of input (for the upstream's
  * last frames), or half the shutdown grace after shutdown starts.
+ * A side is stalled while bytes wait for it and it takes none, whatever
+ * the other direction does: a client that never reads cannot keep its
+ * relay alive by sending.
  */
 static void
 websocket_pump(struct client *c, struct upstream *u,
     struct relay_report *report)
 {
 	int64_t now = clock_ms(), progress = now, client_eof = 0, stopping = 0;
-	bool client_done = false;
+	/* Since when bytes have waited for a side that takes none; 0: not. */
+	int64_t client_stuck = 0, upstream_stuck = 0;
+	bool client_done = false, upstream_done = false;
 
 	for (;;) {
 		const unsigned char *data;
 		unsigned char *space;
 		short up_events, client_events = 0;
-		bool moved = false, stalled = false;
+		bool moved = false, client_blocked = false, upstream_blocked = false;
 		size_t length;
 		int64_t deadline;
 		enum upstream_error e;
@@ -817,7 +822,7 @@ websocket_pump(struct client *c, struct upstream *u,
 			} else if (n < 0 && (errno == EAGAIN ||
 			    errno == EWOULDBLOCK)) {
 				client_events |= POLLOUT;
-				stalled = true;
+				client_blocked = true;
 			} else if (n < 0 && errno != EINTR) {
 				report->why = "the client went away";
 				break;
@@ -835,7 +840,7 @@ websocket_pump(struct client *c, struct upstream *u,
 			} else {
 				n = -1;
 				errno = EAGAIN;
-				stalled = true;
+				upstream_blocked = !upstream_done;
 			}
 			if (n > 0) {
 				upstream_duplex_commit(u, (size_t)n);
@@ -859,24 +864,36 @@ websocket_pump(struct client *c, struct upstream *u,
 			if (length == 0)
 				break;
 			up_events = 0;
+			upstream_done = true;
+			upstream_blocked = false;
 		}
 		now = clock_ms();
-		if (moved) {
+		client_stuck = !client_blocked ? 0 : client_stuck != 0 ?
+		    client_stuck : now;
+		upstream_stuck = !upstream_blocked ? 0 : upstream_stuck != 0 ?
+		    upstream_stuck : now;
+		if (moved)
 			progress = now;
-			continue;
-		}
-		deadline = progress + (stalled ? CLIENT_WRITE_TIMEOUT_MS :
-		    WEBSOCKET_IDLE_TIMEOUT_MS);
+		deadline = progress + WEBSOCKET_IDLE_TIMEOUT_MS;
+		if (client_stuck != 0 &&
+		    client_stuck + CLIENT_WRITE_TIMEOUT_MS < deadline)
+			deadline = client_stuck + CLIENT_WRITE_TIMEOUT_MS;
+		if (upstream_stuck != 0 &&
+		    upstream_stuck + CLIENT_WRITE_TIMEOUT_MS < deadline)
+			deadline = upstream_stuck + CLIENT_WRITE_TIMEOUT_MS;
 		if (client_done && client_eof + LINGER_MS < deadline)
 			deadline = client_eof + LINGER_MS;
 		if (stopping != 0 && stopping + SHUTDOWN_GRACE_MS / 2 < deadline)
 			deadline = stopping + SHUTDOWN_GRACE_MS / 2;
 		if (now >= deadline) {
 			if (!client_done)
-				report->why = stalled ? "a WebSocket side stopped "
-				    "reading" : "WebSocket idle timeout";
+				report->why = client_stuck != 0 ||
+				    upstream_stuck != 0 ? "a WebSocket side "
+				    "stopped reading" : "WebSocket idle timeout";
 			break;
 		}
+		if (moved)
+			continue;
 		{
 			struct pollfd p[3] = {
 				{ client_events ? c->fd : -1, client_events, 0 },

@@ -298,7 +298,7 @@ def main(t):
     # --- idle timeout and shutdown (short-timeouts build) -----------------------------------------
     short = h.short_proxy_path()
     if short is None:
-        t.skip("PROXY_SHORT_TIMEOUTS not set", 3)
+        t.skip("PROXY_SHORT_TIMEOUTS not set", 5)
     else:
         sp = t.proxy(upstream=up, path=short, args=["--allow-websocket"])
         c, ws, head, key = open_ws(t, sp)
@@ -311,6 +311,34 @@ def main(t):
              "an idle WebSocket is closed after the idle timeout (2 s in this build; "
              "took %.1f s)" % took)
         c.close()
+
+        # A client that never reads is cut once the upstream's bytes have
+        # waited for it for the write timeout (1.5 s in this build), even
+        # while it keeps sending: its pings must not keep the relay alive.
+        c, ws, head, key = open_ws(t, sp)
+        # An 8 MiB message comes back at once, more than the socket
+        # buffers hold (a small receive buffer here; a zero mask key, so
+        # that Python need not mask 8 MiB).
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        big = bytes(8 << 20)
+        if head.status == 101:
+            c.sock.sendall(bytes([0x82, 0x80 | 127]) + struct.pack("!Q", len(big)) +
+                           bytes(4) + big)
+        cut = False
+        give_up = time.monotonic() + 30
+        while head.status == 101 and time.monotonic() < give_up:
+            try:
+                c.sock.send(ws.frame(9, b"still here"))
+            except OSError:
+                cut = True
+                break
+            time.sleep(0.3)
+        t.ok(cut, "a client that sends pings but never reads is cut (%r)" % head.error)
+        c.close()
+        t.ok(h.wait_until(lambda: b"a WebSocket side stopped reading" in
+                          open(sp.err_path, "rb").read(), 5),
+             "... and the log says a WebSocket side stopped reading")
+
         c, ws, head, key = open_ws(t, sp)
         ws.send(1, b"before shutdown")
         ws.recv()
