@@ -227,7 +227,12 @@ cli_parse(int argc, char **argv, struct config *config)
 			config->ca_file = optarg;
 			break;
 		case OPT_EGRESS_PROXY:
-			/* Never echo the URL: it may hold a password. */
+			/* Never echo the URL: it may hold a password.  An
+			 * earlier one is replaced, never used: its password
+			 * must not stay in /proc/PID/cmdline either. */
+			if (config->egress_mode == EGRESS_URL)
+				egress_mask_credentials(config->egress_text,
+				    &config->egress);
 			config->egress_text = NULL;
 			config->egress_mode = EGRESS_NONE;
 			if (strcmp(optarg, "none") == 0)

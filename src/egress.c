@@ -367,6 +367,17 @@ egress_no_proxy_matches(const char *list, size_t list_length,
 	return false;
 }
 
+void
+egress_mask_credentials(char *text, struct egress_proxy *proxy)
+{
+	if (!proxy->has_credentials || proxy->user.p == NULL)
+		return;
+	/* The password slice ends at the '@' when there is none. */
+	memset(text + (proxy->user.p - text), '*', (size_t)(proxy->password.p +
+	    proxy->password.n - proxy->user.p));
+	proxy->user = proxy->password = (struct slice){ NULL, 0 };
+}
+
 /* --- Basic credentials --- */
 
 /* Yields the percent-decoded bytes of user ':' password, one a call. */

@@ -99,6 +99,14 @@ bool egress_no_proxy_matches(const char *list, size_t list_length,
     const char *host, size_t host_length, enum url_host_kind kind);
 
 /*
+ * Overwrite with '*' the user information ("user[:password]") of the
+ * URL text that `proxy` was parsed from, in place, and forget its
+ * slices: the text (argv, the environment) shows in /proc.  Nothing
+ * when the URL had none or they are already forgotten.
+ */
+void egress_mask_credentials(char *text, struct egress_proxy *proxy);
+
+/*
  * The Proxy-Authorization value "Basic <base64(user:password)>", user
  * and password percent-decoded on the way, written to out[0..size).
  * The decoded bytes exist only three at a time on the stack (wiped);

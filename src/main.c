@@ -126,11 +126,7 @@ configure_egress(void)
 			return error == SECRET_TOO_LONG ? EXIT_USAGE :
 			    EXIT_STARTUP;
 		}
-		/* The text from user to password, where it was. */
-		memset(config.egress_text + (proxy->user.p - config.egress_text),
-		    '*', (size_t)(proxy->password.p + proxy->password.n -
-		    proxy->user.p));
-		proxy->user = proxy->password = (struct slice){ NULL, 0 };
+		egress_mask_credentials(config.egress_text, proxy);
 	}
 	/* Plain http:// upstreams are loopback test servers: direct. */
 	if (!config.upstream.tls)

@@ -187,6 +187,20 @@ def main(t):
          "the rest of the URL is left", emulator_shows=h.QEMU_CMDLINE)
     one_locked_copy(px, "--egress-proxy")
 
+    # An --egress-proxy that a later one replaces is never used; its
+    # password must not stay readable in /proc/PID/cmdline either.
+    for later, what in ((cp.url(), "another URL"), ("none", "none")):
+        px = t.proxy(upstream=up, args=["--egress-proxy", auth.url(encoded),
+                                        "--egress-proxy", later])
+        r = h.post(px, b"{}")
+        with open("/proc/%d/cmdline" % px.pid, "rb") as f:
+            cmdline = f.read()
+        t.ok(r.status == 200 and not any(s in cmdline for s in secrets) and
+             b"127.0.0.1:%d" % auth.port in cmdline,
+             "--egress-proxy with credentials, then --egress-proxy %s: the first "
+             "one's credentials are wiped from /proc/PID/cmdline too" % what,
+             emulator_shows=h.QEMU_CMDLINE)
+
     # --- refusals: 407, 403 ---
     for userinfo, what in (("", "no credentials"), ("agent:wrong@", "wrong credentials")):
         before = up.conn_count()

@@ -365,6 +365,40 @@ test_answer(void)
 	    EGRESS_MALFORMED, "a head at the limit: malformed");
 }
 
+static void
+test_mask(void)
+{
+	static const struct {
+		const char *text, *expected;
+	} cases[] = {
+		{ "http://user:pa%40ss@proxy:3128", "http://************@proxy:3128" },
+		{ "http://user@proxy", "http://****@proxy" },
+		{ "http://user:@proxy", "http://*****@proxy" },
+		{ "u:p@w@proxy:1", "*****@proxy:1" },
+		{ "http://proxy:3128", "http://proxy:3128" },
+	};
+	struct egress_proxy proxy;
+	const char *why;
+	char text[64];
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(text, sizeof text, "%s", cases[i].text);
+		if (egress_parse_url(text, strlen(text), &proxy, &why) != 0) {
+			tap_ok(0, "mask: %s parses", cases[i].text);
+			continue;
+		}
+		egress_mask_credentials(text, &proxy);
+		tap_ok(strcmp(text, cases[i].expected) == 0 &&
+		    proxy.user.p == NULL && proxy.password.p == NULL,
+		    "mask: %s -> %s (%s)", cases[i].text, cases[i].expected,
+		    text);
+		egress_mask_credentials(text, &proxy);
+		tap_ok(strcmp(text, cases[i].expected) == 0,
+		    "mask: a second time changes nothing");
+	}
+}
+
 int
 main(void)
 {
@@ -375,6 +409,7 @@ main(void)
 	test_credentials();
 	test_connect_target();
 	test_answer();
+	test_mask();
 	tap_guard_free(&guard);
 	return tap_done();
 }
