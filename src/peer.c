@@ -38,6 +38,13 @@
 #define SOCKID_SIZE             48
 #define DIAG_MSG_SIZE           72
 #define TCP_STATE_ESTABLISHED   1
+#define TCP_STATE_FIN_WAIT1     4
+#define TCP_STATE_FIN_WAIT2     5
+/* A client that half-closed after its request (shutdown(2) SHUT_WR, as
+ * nc -N and socat do) is in FIN_WAIT1 or FIN_WAIT2, its socket still
+ * its owner's and open: served like any other. */
+#define OPEN_STATES ((1u << TCP_STATE_ESTABLISHED) | \
+	(1u << TCP_STATE_FIN_WAIT1) | (1u << TCP_STATE_FIN_WAIT2))
 
 static void
 put32(unsigned char *p, uint32_t v)
@@ -77,7 +84,7 @@ peer_build_request(const struct peer_query *q,
 	put32(out + 8, q->sequence);
 	req[0] = AF_INET;
 	req[1] = IPPROTO_TCP;
-	put32(req + 4, 1u << TCP_STATE_ESTABLISHED);
+	put32(req + 4, OPEN_STATES);
 	memcpy(id, &q->client_port, 2);
 	memcpy(id + 2, &q->server_port, 2);
 	memcpy(id + 4, &q->client_address, 4);
@@ -103,7 +110,8 @@ read_diag_message(const unsigned char *m, size_t length,
 		*why = "socket diagnostics answered about another socket";
 		return -1;
 	}
-	if (m[1] != TCP_STATE_ESTABLISHED || get32(m + 68) == 0) {
+	if (m[1] >= 32 || (OPEN_STATES & 1u << m[1]) == 0 ||
+	    get32(m + 68) == 0) {
 		*why = "the client's socket is no longer open";
 		return -1;
 	}

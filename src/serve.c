@@ -546,6 +546,7 @@ connection_thread(void *arg)
 {
 	struct client *c = arg;
 
+	c->request_start = clock_ms();  /* for a refusal's access line */
 	if (client_allowed(c)) {
 		relay_client(c, CLIENT_START);
 		while (wait_for_request(c) && serve_request(c))

@@ -11,8 +11,10 @@
 import ctypes
 import os
 import platform
+import socket
 import subprocess
 import sys
+import time
 
 sys.dont_write_bytecode = True  # keep t/lib free of __pycache__
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -79,6 +81,7 @@ def main(t):
     up = t.upstream()
 
     # --- by name: nobody only --------------------------------------------
+    started = time.monotonic()
     px = t.proxy(upstream=up, args=["--allow-user", "nobody", "--http-shutdown"])
     status, j = curl_as(t, NOBODY, px)
     t.is_(status, 200, "--allow-user nobody: nobody is served")
@@ -107,6 +110,15 @@ def main(t):
          "access log: nobody's request logged with UID 65534")
     t.ok(h.wait_until(lambda: access("0", "-", "403"), 5),
          "access log: root's refusal logged with UID 0")
+    # Its duration is the refusal's, not the time since boot: it cannot
+    # exceed the time since the proxy started.
+    alive_ms = (time.monotonic() - started) * 1000
+    durations = [int(f[8]) for f in (l.split(" ") for l in
+                 px.stderr().decode("latin-1").splitlines())
+                 if len(f) >= 16 and f[2:4] == ["0", "-"] and f[5] == "403"]
+    t.ok(durations and all(d <= alive_ms for d in durations),
+         "access log: a refusal's duration is at most the proxy's age "
+         "(%r, %.0f ms)" % (durations, alive_ms))
     status, j = curl_as(t, 0, px, method="GET", target="/shutdown")
     t.is_(status, 403, "--allow-user nobody: root's GET /shutdown gets 403")
     t.ok(px.running(), "... and the proxy keeps running")
@@ -124,6 +136,23 @@ def main(t):
     t.is_(h.post(px, b"{}").status, 200, "--allow-user root: keep-alive "
           "client of root's is served")
     t.is_(curl_as(t, NOBODY, px)[0], 403, "nobody, not listed: 403")
+    # A client that half-closes after its request (nc -N, socat) is still
+    # its user's: served, whenever the lookup runs.
+    answers = []
+    for i in range(20):
+        with socket.create_connection(("127.0.0.1", px.port), timeout=20) as s:
+            s.sendall(h.request_bytes(body=b"{}"))
+            s.shutdown(socket.SHUT_WR)
+            data = b""
+            while True:
+                piece = s.recv(65536)
+                if not piece:
+                    break
+                data += piece
+        answers.append(data.split(b"\r\n", 1)[0].decode("latin-1"))
+    t.is_(sorted(set(answers)), ["HTTP/1.1 200 OK"],
+          "--allow-user root: 20 clients of root's that half-close after "
+          "the request are all served")
     px.stop()
 
     # --- a failed lookup refuses ------------------------------------------

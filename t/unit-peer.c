@@ -107,6 +107,9 @@ test_request(void)
 	    memcmp(r + 28, &Q.client_address, 4) == 0 &&
 	    memcmp(r + 44, &Q.server_address, 4) == 0,
 	    "request: the socket is named from the client's side");
+	memcpy(&u32, r + 20, 4);
+	tap_ok(u32 == ((1u << 1) | (1u << 4) | (1u << 5)), "request: states "
+	    "ESTABLISHED, FIN_WAIT1, FIN_WAIT2 (a half-closed client)");
 	memcpy(&u32, r + 64, 4);
 	tap_ok(u32 == UINT32_MAX, "request: no cookie");
 }
@@ -141,7 +144,21 @@ test_replies(void)
 
 	n = diag_reply(buf, &Q, 7, 5 /* FIN_WAIT2 */, 1000, 4242);
 	r = parse(buf, n, &uid, &why);
-	tap_ok(r == -1, "a socket not ESTABLISHED: refused");
+	tap_ok(r == 0 && uid == 1000, "a half-closed socket (FIN_WAIT2), "
+	    "still open: its uid");
+
+	n = diag_reply(buf, &Q, 7, 4 /* FIN_WAIT1 */, 1000, 4242);
+	r = parse(buf, n, &uid, &why);
+	tap_ok(r == 0 && uid == 1000, "a half-closed socket (FIN_WAIT1), "
+	    "still open: its uid");
+
+	n = diag_reply(buf, &Q, 7, 11 /* CLOSING */, 1000, 4242);
+	r = parse(buf, n, &uid, &why);
+	tap_ok(r == -1, "a socket in another state (CLOSING): refused");
+
+	n = diag_reply(buf, &Q, 7, 200, 1000, 4242);
+	r = parse(buf, n, &uid, &why);
+	tap_ok(r == -1, "a state the kernel does not have: refused");
 
 	other.client_port = 0x3a30;
 	n = diag_reply(buf, &other, 7, 1, 1000, 4242);

@@ -4,8 +4,9 @@
  *
  * Invariants: an accepted reply holds, at a 4-byte-aligned message
  * start, a SOCK_DIAG_BY_FAMILY message with our sequence number whose
- * inet_diag_msg names exactly the asked-for socket, ESTABLISHED, with
- * a non-zero inode, and the UID returned is the one in it; a refusal
+ * inet_diag_msg names exactly the asked-for socket, ESTABLISHED (or
+ * FIN_WAIT1 or FIN_WAIT2: half-closed), with a non-zero inode, and the
+ * UID returned is the one in it; a refusal
  * always says why.
  */
 #include <stddef.h>
@@ -39,7 +40,8 @@ valid_at(const uint8_t *data, size_t size, size_t at, uint32_t uid)
 	memcpy(&u, d + 64, 4);
 	memcpy(&inode, d + 68, 4);
 	return len >= 16 + 72 && len <= size - at && type == 20 &&
-	    seq == Q.sequence && d[0] == AF_INET && d[1] == 1 &&
+	    seq == Q.sequence && d[0] == AF_INET &&
+	    (d[1] == 1 || d[1] == 4 || d[1] == 5) &&
 	    memcmp(d + 4, &Q.client_port, 2) == 0 &&
 	    memcmp(d + 6, &Q.server_port, 2) == 0 &&
 	    memcmp(d + 8, &Q.client_address, 4) == 0 &&
