@@ -979,6 +979,9 @@ relay_websocket(struct client *c, const struct http_request *req,
 	http_websocket_accept(digest, accept);
 
 	c->start += head_length;
+	/* The WebSocket may hold this client for hours: a connection kept
+	 * from its earlier request goes to the pool, which watches it. */
+	relay_client(c, CLIENT_IDLE);
 	if (auth_acquire(&auth, &report->why) != 0)
 		return STATUS_BAD_GATEWAY;
 	e = upstream_open_duplex(&u, c->fd,

@@ -103,10 +103,11 @@ def handshake_bytes(key="dGhlIHNhbXBsZSBub25jZQ==", mode=None, extra=(), drop=()
                            content_length=False)
 
 
-def open_ws(t, px, mode=None, key=None, extra=()):
-    """Connect and do the handshake; returns (client, websocket, head)."""
+def open_ws(t, px, mode=None, key=None, extra=(), c=None):
+    """Connect (or go on with client c) and do the handshake; returns
+    (client, websocket, head, key)."""
     key = key or base64.b64encode(os.urandom(16)).decode()
-    c = px.connect(timeout=15)
+    c = c or px.connect(timeout=15)
     c.send(handshake_bytes(key=key, mode=mode, extra=extra))
     deadline = time.monotonic() + 10
     r = h.Response()
@@ -298,7 +299,7 @@ def main(t):
     # --- idle timeout and shutdown (short-timeouts build) -----------------------------------------
     short = h.short_proxy_path()
     if short is None:
-        t.skip("PROXY_SHORT_TIMEOUTS not set", 5)
+        t.skip("PROXY_SHORT_TIMEOUTS not set", 6)
     else:
         sp = t.proxy(upstream=up, path=short, args=["--allow-websocket"])
         c, ws, head, key = open_ws(t, sp)
@@ -338,6 +339,30 @@ def main(t):
         t.ok(h.wait_until(lambda: b"a WebSocket side stopped reading" in
                           open(sp.err_path, "rb").read(), 5),
              "... and the log says a WebSocket side stopped reading")
+
+        # A POST, then a WebSocket on the same client connection: the
+        # POST's upstream connection goes to the pool, which closes it
+        # after its idle time (5 s in this build), rather than staying
+        # with the client, unwatched, for as long as the WebSocket lasts.
+        c = sp.connect(timeout=15)
+        c.send(h.request_bytes(body=b'{"then":"ws"}'))
+        r = c.read_response(timeout=10)
+        first = (up.last_request() or {}).get("conn")
+        c, ws, head, key = open_ws(t, sp, c=c)
+        ended = echoed = None
+        give_up = time.monotonic() + 15
+        while head.status == 101 and ended is None and time.monotonic() < give_up:
+            ws.send(1, b"keep open")
+            echoed = ws.recv()[2]
+            ended = [e for e in up.events("end") if e["conn"] == first] or None
+            time.sleep(0.3)
+        if ended:
+            ws.send(1, b"after")
+            echoed = ws.recv()[2]
+        t.ok(r.status == 200 and first is not None and ended and echoed == b"after",
+             "a POST's upstream connection is closed while its client's WebSocket "
+             "goes on (%r, %r)" % (r, head.error))
+        c.close()
 
         c, ws, head, key = open_ws(t, sp)
         ws.send(1, b"before shutdown")
