@@ -37,10 +37,9 @@ void peer_build_request(const struct peer_query *q,
  * Read the kernel's reply reply[0..length) to the request for *q.
  * Returns 0 and *uid only for an answer about exactly that socket, in
  * state ESTABLISHED (or FIN_WAIT1 or FIN_WAIT2: the client half-closed)
- * and still attached to a file (inode not 0): a
- * socket its owner has already closed is reported with UID 0 by the
- * kernel and must not pass for root's.  Otherwise -1 and *why, a
- * static message.
+ * and still attached to a file (inode not 0): a socket its owner has
+ * already closed is reported with UID 0 by the kernel and must not pass
+ * for root's.  Otherwise -1 and *why, a static message.
  */
 int peer_parse_reply(const unsigned char *reply, size_t length,
     const struct peer_query *q, uint32_t *uid, const char **why);
