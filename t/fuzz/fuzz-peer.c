@@ -6,8 +6,7 @@
  * start, a SOCK_DIAG_BY_FAMILY message with our sequence number whose
  * inet_diag_msg names exactly the asked-for socket, ESTABLISHED (or
  * FIN_WAIT1 or FIN_WAIT2: half-closed), with a non-zero inode, and the
- * UID returned is the one in it; a refusal
- * always says why.
+ * UID returned is the one in it; a refusal always says why.
  */
 #include <stddef.h>
 #include <stdint.h>
