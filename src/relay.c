@@ -779,6 +779,21 @@ static enum status relay_response(struct client *c, struct upstream *u,
     const struct http_request *req, const char *websocket_accept,
     struct dump *dump, struct relay_report *report);
 
+/* Since when a side has been blocked: `since`, or `now` if it just
+ * became so; 0 while it is not. */
+static int64_t
+stuck_since(bool blocked, int64_t since, int64_t now)
+{
+	return !blocked ? 0 : since != 0 ? since : now;
+}
+
+/* The earlier of `deadline` and `after` ms past `at`; `at` 0 is unset. */
+static int64_t
+sooner(int64_t deadline, int64_t at, int64_t after)
+{
+	return at != 0 && at + after < deadline ? at + after : deadline;
+}
+
 /*
  * Relay bytes both ways, opaquely, until either side closes: the
  * frames are the client's and the upstream's business.  One thread,
@@ -797,6 +812,7 @@ static void
 websocket_pump(struct client *c, struct upstream *u,
     struct relay_report *report)
 {
+	/* client_eof and stopping: when that happened; 0: not yet. */
 	int64_t now = clock_ms(), progress = now, client_eof = 0, stopping = 0;
 	/* Since when bytes have waited for a side that takes none; 0: not. */
 	int64_t client_stuck = 0, upstream_stuck = 0;
@@ -868,23 +884,17 @@ websocket_pump(struct client *c, struct upstream *u,
 			upstream_blocked = false;
 		}
 		now = clock_ms();
-		client_stuck = !client_blocked ? 0 : client_stuck != 0 ?
-		    client_stuck : now;
-		upstream_stuck = !upstream_blocked ? 0 : upstream_stuck != 0 ?
-		    upstream_stuck : now;
+		client_stuck = stuck_since(client_blocked, client_stuck, now);
+		upstream_stuck = stuck_since(upstream_blocked, upstream_stuck,
+		    now);
 		if (moved)
 			progress = now;
 		deadline = progress + WEBSOCKET_IDLE_TIMEOUT_MS;
-		if (client_stuck != 0 &&
-		    client_stuck + CLIENT_WRITE_TIMEOUT_MS < deadline)
-			deadline = client_stuck + CLIENT_WRITE_TIMEOUT_MS;
-		if (upstream_stuck != 0 &&
-		    upstream_stuck + CLIENT_WRITE_TIMEOUT_MS < deadline)
-			deadline = upstream_stuck + CLIENT_WRITE_TIMEOUT_MS;
-		if (client_done && client_eof + LINGER_MS < deadline)
-			deadline = client_eof + LINGER_MS;
-		if (stopping != 0 && stopping + SHUTDOWN_GRACE_MS / 2 < deadline)
-			deadline = stopping + SHUTDOWN_GRACE_MS / 2;
+		deadline = sooner(deadline, client_stuck, CLIENT_WRITE_TIMEOUT_MS);
+		deadline = sooner(deadline, upstream_stuck,
+		    CLIENT_WRITE_TIMEOUT_MS);
+		deadline = sooner(deadline, client_eof, LINGER_MS);
+		deadline = sooner(deadline, stopping, SHUTDOWN_GRACE_MS / 2);
 		if (now >= deadline) {
 			if (!client_done)
 				report->why = client_stuck != 0 ||
